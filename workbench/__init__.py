@@ -1,0 +1,51 @@
+"""workbench: study multimodal alignment -- the modality gap, retrieval and gap correction.
+
+``import workbench`` is light: submodules (and torch, plotly, ipywidgets behind them) load on first use.
+
+Examples
+--------
+>>> import workbench
+>>> paired = workbench.datasets.load("liang2022/clip")
+>>> paired.modalities
+('image', 'text')
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY_ATTRIBUTES = {
+    "Embeddings": "workbench.data",
+    "PairedEmbeddings": "workbench.data",
+    "MultimodalEmbeddings": "workbench.data",
+    "DuplicateRowsWarning": "workbench.data",
+    "embed": "workbench.cache",
+    "EmbeddingCache": "workbench.cache",
+}
+_LAZY_MODULES = ("cache", "cli", "data", "datasets", "encoders", "gap", "io", "projection", "report")
+
+__all__ = sorted([*_LAZY_ATTRIBUTES, *_LAZY_MODULES, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from workbench import cache, data, datasets, encoders, gap, io, projection, report
+    from workbench.cache import EmbeddingCache, embed
+    from workbench.data import DuplicateRowsWarning, Embeddings, MultimodalEmbeddings, PairedEmbeddings
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f"workbench.{name}")
+    else:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

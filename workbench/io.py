@@ -1,0 +1,254 @@
+"""One-file storage for embeddings: ``.npz`` or ``.parquet``, written atomically, read back bit for bit.
+
+Both formats hold any number of modalities (vectors + polars metadata), an optional pairing and a small JSON
+header (format version, kind, modality and model names).
+
+- ``.npz`` (numpy, uncompressed, no pickles): ``header`` (JSON bytes), ``vectors_<i>``, ``metadata_<i>`` (the
+  metadata frame as parquet bytes) and ``pairs``.
+- ``.parquet`` (one table, one row per embedding row, readable by any parquet tool): ``modality``, ``row`` and
+  ``embedding`` (a fixed-size float32 list) columns, then each modality's metadata columns prefixed with
+  ``m<i>.``; the header and the pairs (base64 of little-endian int64) sit in the file's key-value metadata.
+
+Writes go to a temporary file in the target folder, are fsynced and renamed over the target, so a crash never
+leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io as _io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import polars as pl
+
+from workbench.data import Embeddings
+
+FORMAT = "workbench.embeddings"
+VERSION = 1
+SUFFIXES = (".npz", ".parquet")
+
+
+@dataclass
+class Bundle:
+    """What a file holds: embeddings, an optional pairing and the linking key of a multimodal set."""
+
+    kind: str
+    embeddings: list[Embeddings]
+    pairs: np.ndarray | None = None
+    key: str | None = None
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> with atomic_write(target, "w") as f:
+    ...     _ = f.write("done")
+    >>> open(target).read()
+    'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _suffix(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"unsupported file type {suffix!r} for {os.fspath(path)!r}: use .npz or .parquet")
+    return suffix
+
+
+def _header(kind: str, embeddings: list[Embeddings], key: str | None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "modalities": [e.modality for e in embeddings],
+        "models": [e.model for e in embeddings],
+        "key": key,
+        "rows": [len(e) for e in embeddings],
+    }
+
+
+def _frame_to_bytes(frame: pl.DataFrame) -> np.ndarray:
+    buffer = _io.BytesIO()
+    frame.write_parquet(buffer, statistics=False)
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def write_bundle(
+    path: str | os.PathLike[str],
+    kind: str,
+    embeddings: list[Embeddings],
+    pairs: np.ndarray | None = None,
+    key: str | None = None,
+) -> None:
+    """Write embeddings (and a pairing) to one ``.npz`` or ``.parquet`` file, atomically."""
+    suffix = _suffix(path)
+    header = _header(kind, embeddings, key)
+    if suffix == ".npz":
+        arrays: dict[str, np.ndarray] = {
+            "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+        }
+        for i, e in enumerate(embeddings):
+            arrays[f"vectors_{i}"] = e.vectors
+            arrays[f"metadata_{i}"] = _frame_to_bytes(e.metadata)
+        if pairs is not None:
+            arrays["pairs"] = np.asarray(pairs, dtype=np.int64)
+        with atomic_write(path) as handle:
+            np.savez(handle, **arrays)
+        return
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dims = {e.dim for e in embeddings}
+    frames = []
+    for i, e in enumerate(embeddings):
+        n = len(e)
+        vec_type = pa.list_(pa.float32(), e.dim) if len(dims) == 1 else pa.list_(pa.float32())
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(e.vectors.ravel()), e.dim).cast(vec_type)
+        base = pa.table(
+            {
+                "modality": pa.array([e.modality] * n, pa.string()),
+                "row": pa.array(np.arange(n, dtype=np.int64)),
+                "embedding": vectors,
+            }
+        )
+        meta = e.metadata.rename({c: f"m{i}.{c}" for c in e.metadata.columns}).to_arrow()
+        for name in meta.column_names:
+            base = base.append_column(name, meta.column(name))
+        frames.append(base)
+    table = pa.concat_tables(frames, promote_options="default")
+    kv = {b"workbench": json.dumps(header).encode()}
+    if pairs is not None:
+        kv[b"workbench.pairs"] = base64.b64encode(np.ascontiguousarray(pairs, dtype="<i8").tobytes())
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **kv})
+    with atomic_write(path) as handle:
+        pq.write_table(table, handle)
+
+
+def _read_header(raw: bytes, path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{os.fspath(path)!r}: damaged header (not JSON)") from None
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a workbench embeddings file")
+    if header.get("version", 0) > VERSION:
+        raise ValueError(
+            f"{os.fspath(path)!r} was written by a newer workbench (format {header['version']}); upgrade to read it"
+        )
+    return header
+
+
+def read_bundle(
+    path: str | os.PathLike[str],
+    expect: str | None = None,
+    plain_modalities: tuple[str, str] = ("a", "b"),
+    plain_model: str = "unknown",
+) -> Bundle:
+    """Read a file written by :func:`write_bundle` (or a plain npz with arrays ``a``, ``b`` and ``pairs``)."""
+    suffix = _suffix(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no embeddings file at {os.fspath(path)!r}")
+    bundle = _read_npz(path, plain_modalities, plain_model) if suffix == ".npz" else _read_parquet(path)
+    if expect is not None and bundle.kind != expect:
+        raise ValueError(f"{os.fspath(path)!r} holds {bundle.kind!r} data, not {expect!r}")
+    return bundle
+
+
+def _read_npz(path: str | os.PathLike[str], plain_modalities: tuple[str, str], plain_model: str) -> Bundle:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+            if "header" not in files:
+                return _read_plain_npz(path, {k: z[k] for k in files}, plain_modalities, plain_model)
+            header = _read_header(z["header"].tobytes(), path)
+            embeddings = []
+            for i, (modality, model) in enumerate(zip(header["modalities"], header["models"], strict=True)):
+                metadata = pl.read_parquet(_io.BytesIO(z[f"metadata_{i}"].tobytes()))
+                embeddings.append(Embeddings(z[f"vectors_{i}"], modality, model, metadata, normalize=False))
+            pairs = z["pairs"] if "pairs" in files else None
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, ValueError) and "workbench" in str(exc):
+            raise
+        raise ValueError(f"cannot read {os.fspath(path)!r}: {exc}") from None
+    return Bundle(header["kind"], embeddings, pairs, header.get("key"))
+
+
+def _read_plain_npz(
+    path: str | os.PathLike[str], arrays: dict[str, np.ndarray], modalities: tuple[str, str], model: str
+) -> Bundle:
+    if not {"a", "b"} <= set(arrays):
+        raise ValueError(
+            f"{os.fspath(path)!r} is neither a workbench file nor a plain npz with arrays 'a' and 'b' "
+            f"(it has {sorted(arrays)})"
+        )
+    a = Embeddings(arrays["a"], modalities[0], model)
+    b = Embeddings(arrays["b"], modalities[1], model)
+    return Bundle("paired", [a, b], arrays.get("pairs"))
+
+
+def _read_parquet(path: str | os.PathLike[str]) -> Bundle:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise ValueError(f"cannot read {os.fspath(path)!r}: {exc}") from None
+    kv = table.schema.metadata or {}
+    if b"workbench" not in kv:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a workbench embeddings file; for a row-paired table with two embedding "
+            "columns use PairedEmbeddings.from_frame(polars.read_parquet(path), a=..., b=...)"
+        )
+    header = _read_header(kv[b"workbench"], path)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    embeddings = []
+    starts = np.cumsum([0, *header["rows"]])
+    for i, (modality, model) in enumerate(zip(header["modalities"], header["models"], strict=True)):
+        part = frame.slice(int(starts[i]), int(header["rows"][i]))
+        prefix = f"m{i}."
+        meta = part.select([c for c in part.columns if c.startswith(prefix)])
+        meta = meta.rename({c: c[len(prefix):] for c in meta.columns})
+        vectors = np.asarray(part.get_column("embedding").to_numpy(), dtype=np.float32)
+        if vectors.dtype == object:  # variable-length lists
+            vectors = np.stack(part.get_column("embedding").to_list()).astype(np.float32)
+        embeddings.append(Embeddings(vectors, modality, model, meta, normalize=False))
+    pairs = None
+    if b"workbench.pairs" in kv:
+        pairs = np.frombuffer(base64.b64decode(kv[b"workbench.pairs"]), dtype="<i8").reshape(-1, 2).astype(np.int64)
+    return Bundle(header["kind"], embeddings, pairs, header.get("key"))
