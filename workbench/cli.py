@@ -1,0 +1,95 @@
+"""The ``workbench`` command.
+
+Examples
+--------
+``workbench datasets`` lists the built-in sets; ``workbench report --dataset liang2022/clip --out reports/clip``
+writes ``metrics.json`` and ``report.html``; ``--dataset all`` reports every built-in set (one folder each, plus
+``index.html``); ``--embeddings FILE`` reports a file saved with ``PairedEmbeddings.save``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    from workbench import __version__
+
+    parser = argparse.ArgumentParser(prog="workbench", description="Study multimodal alignment and the modality gap.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("datasets", help="list the built-in embedding sets")
+
+    report = sub.add_parser("report", help="write metrics.json and report.html for one or several paired sets")
+    report.add_argument("--dataset", action="append", default=[], metavar="NAME",
+                        help="a built-in set (repeatable; 'all' for every one); see `workbench datasets`")
+    report.add_argument("--embeddings", action="append", default=[], metavar="FILE", type=Path,
+                        help="a .npz/.parquet file written by PairedEmbeddings.save (repeatable)")
+    report.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    report.add_argument("--quiet", action="store_true", help="print only where the reports are")
+    return parser
+
+
+def _slug(name: str) -> str:
+    return name.replace("/", "-").replace("\\", "-").replace(" ", "_")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from workbench import datasets
+    from workbench.data import PairedEmbeddings
+    from workbench.report import write_index, write_report
+
+    names: list[str] = []
+    for name in args.dataset:
+        names.extend(datasets.names() if name == "all" else [datasets.builtin.resolve(name).name])
+    inputs = [(name, name) for name in dict.fromkeys(names)]
+    inputs += [(path.stem, str(path)) for path in args.embeddings]
+    if not inputs:
+        raise ValueError("nothing to report: pass --dataset NAME (or 'all') and/or --embeddings FILE")
+
+    several = len(inputs) > 1
+    written = []
+    for label, source in inputs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
+            paired = datasets.load(source) if source in names else PairedEmbeddings.load(source)
+        out = args.out / _slug(label) if several else args.out
+        files = write_report(paired, out, name=label, source=source)
+        written.append(files)
+        if not args.quiet:
+            m = files.metrics["metrics"]
+            print(f"{label:28s} centroid distance {m['centroid_distance']:.4f}   "
+                  f"mean matched cosine {m['mean_matched_cosine']:.4f}   -> {files.report_html}")
+    if several:
+        index = write_index(written, args.out)
+        print(f"Open {index} (one report per set, metrics.json beside each).")
+    else:
+        print(f"Open {written[0].report_html} (metrics in {written[0].metrics_json}).")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workbench`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "datasets":
+            from workbench import datasets
+
+            import polars as pl
+
+            with pl.Config(tbl_rows=-1, tbl_width_chars=160, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
+                print(datasets.list())
+            return 0
+        return _report(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
