@@ -138,7 +138,7 @@ class EmbeddingCache:
         if not path.exists():
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
                 header = json.loads(z["header"].tobytes())
                 vectors = z["vectors"]
             problem = None

@@ -22,6 +22,7 @@ import io as _io
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +201,7 @@ def read_bundle(
 
 def _read_npz(path: str | os.PathLike[str], plain_modalities: tuple[str, str], plain_model: str) -> Bundle:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
             files = set(z.files)
             if "header" not in files:
                 return _read_plain_npz(path, {k: z[k] for k in files}, plain_modalities, plain_model)
@@ -210,7 +211,7 @@ def _read_npz(path: str | os.PathLike[str], plain_modalities: tuple[str, str], p
                 metadata = pl.read_parquet(_io.BytesIO(z[f"metadata_{i}"].tobytes()))
                 embeddings.append(Embeddings(z[f"vectors_{i}"], modality, model, metadata, normalize=False))
             pairs = z["pairs"] if "pairs" in files else None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, ValueError) and "workbench" in str(exc):
             raise
         raise ValueError(f"cannot read {os.fspath(path)!r}: {exc}") from None
