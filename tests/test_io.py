@@ -54,7 +54,8 @@ def test_embeddings_and_multimodal_round_trips(rng, tmp_path, fmt):
     _assert_same_embeddings(Embeddings.load(tmp_path / f"e.{fmt}"), e)
 
     items = {"id": ["a", "b", "c"]}
-    mm = MultimodalEmbeddings([Embeddings(rng.normal(size=(3, 4)), m, "toy", items) for m in ("image", "text", "audio")])
+    modalities = ("image", "text", "audio")
+    mm = MultimodalEmbeddings([Embeddings(rng.normal(size=(3, 4)), m, "toy", items) for m in modalities])
     mm.save(tmp_path / f"mm.{fmt}")
     back = MultimodalEmbeddings.load(tmp_path / f"mm.{fmt}")
     assert back.modalities == ("image", "text", "audio") and back.key == "id"
@@ -112,7 +113,7 @@ def test_plain_npz_with_a_b_and_pairs(rng, tmp_path):
 
 
 def test_bad_files_give_clear_errors(coco_like, tmp_path):
-    with pytest.raises(ValueError, match="use .npz or .parquet"):
+    with pytest.raises(ValueError, match=r"use \.npz or \.parquet"):
         coco_like.save(tmp_path / "x.csv")
     with pytest.raises(FileNotFoundError, match="no embeddings file"):
         PairedEmbeddings.load(tmp_path / "missing.npz")

@@ -28,10 +28,27 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = ("cache", "cli", "data", "datasets", "encoders", "gap", "io", "projection", "report")
 
-__all__ = sorted([*_LAZY_ATTRIBUTES, *_LAZY_MODULES, "__version__"])
+__all__ = [
+    "DuplicateRowsWarning",
+    "EmbeddingCache",
+    "Embeddings",
+    "MultimodalEmbeddings",
+    "PairedEmbeddings",
+    "__version__",
+    "cache",
+    "cli",
+    "data",
+    "datasets",
+    "embed",
+    "encoders",
+    "gap",
+    "io",
+    "projection",
+    "report",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from workbench import cache, data, datasets, encoders, gap, io, projection, report
+    from workbench import cache, cli, data, datasets, encoders, gap, io, projection, report
     from workbench.cache import EmbeddingCache, embed
     from workbench.data import DuplicateRowsWarning, Embeddings, MultimodalEmbeddings, PairedEmbeddings
 

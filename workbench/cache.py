@@ -36,7 +36,10 @@ class CacheCorruptionWarning(UserWarning):
 
 
 def default_cache_dir() -> Path:
-    """``$WORKBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/workbench/embeddings``, else ``~/.cache/workbench/embeddings``."""
+    """Where embeddings are cached.
+
+    ``$WORKBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/workbench/embeddings``, else ``~/.cache/workbench/embeddings``.
+    """
     if os.environ.get("WORKBENCH_CACHE_DIR"):
         return Path(os.environ["WORKBENCH_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -108,7 +111,7 @@ class EmbeddingCache:
     --------
     >>> import numpy as np, tempfile
     >>> cache = EmbeddingCache(tempfile.mkdtemp())
-    >>> cache.put("k" * 64, np.eye(2, dtype=np.float32), {"modality": "toy"})
+    >>> path = cache.put("k" * 64, np.eye(2, dtype=np.float32), {"modality": "toy"})
     >>> cache.get("k" * 64, n_rows=2)
     array([[1., 0.],
            [0., 1.]], dtype=float32)
@@ -255,8 +258,8 @@ def embed(
     --------
     >>> import numpy as np, tempfile, torch
     >>> from workbench.encoders import TorchEncoder
-    >>> torch.manual_seed(0); enc = TorchEncoder(torch.nn.Linear(2, 3), "sensor", "toy")  # doctest: +ELLIPSIS
-    <...>
+    >>> _ = torch.manual_seed(0)
+    >>> enc = TorchEncoder(torch.nn.Linear(2, 3), "sensor", "toy")
     >>> folder = tempfile.mkdtemp()
     >>> first = embed(enc, [np.ones(2), np.zeros(2) + 0.5], "sensor", cache_dir=folder, progress=False)
     >>> again = embed(enc, [np.ones(2), np.zeros(2) + 0.5], "sensor", cache_dir=folder, progress=False)

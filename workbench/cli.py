@@ -78,9 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "datasets":
-            from workbench import datasets
-
             import polars as pl
+
+            from workbench import datasets
 
             with pl.Config(tbl_rows=-1, tbl_width_chars=160, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
                 print(datasets.list())

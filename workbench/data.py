@@ -344,7 +344,9 @@ class PairedEmbeddings:
     def __init__(self, a: Embeddings, b: Embeddings, pairs: Any = None) -> None:
         for name, e in (("a", a), ("b", b)):
             if not isinstance(e, Embeddings):
-                raise TypeError(f"{name} must be an Embeddings, got {type(e).__name__}; see PairedEmbeddings.from_arrays")
+                raise TypeError(
+                    f"{name} must be an Embeddings, got {type(e).__name__}; see PairedEmbeddings.from_arrays"
+                )
         if a.dim != b.dim:
             raise ValueError(
                 f"dimensions differ: {a.modality} has {a.dim}, {b.modality} has {b.dim}; "

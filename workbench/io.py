@@ -56,11 +56,11 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
     >>> with atomic_write(target, "w") as f:
     ...     _ = f.write("done")
-    >>> open(target).read()
+    >>> target.read_text()
     'done'
     """
     path = Path(path)

@@ -29,6 +29,8 @@ def pca_2d(x: Any, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 2:
         raise ValueError(f"PCA to 2-D needs at least 2 rows and 2 columns, got shape {arr.shape}")
-    pca = PCA(n_components=2, random_state=seed)
+    # exact solvers (not randomized): the same data gives the same figure; covariance_eigh is fast for N >> D
+    solver = "covariance_eigh" if arr.shape[1] <= 2048 else "full"
+    pca = PCA(n_components=2, svd_solver=solver, random_state=seed)
     coords = pca.fit_transform(arr)
     return coords, pca.explained_variance_ratio_

@@ -54,6 +54,6 @@ def names() -> builtins.list[str]:
     return builtins.list(builtin.REGISTRY)
 
 
-def list() -> pl.DataFrame:  # noqa: A001 - `datasets.list()` reads naturally, as in torch.hub.list
+def list() -> pl.DataFrame:
     """A table of the built-in sets: name, modalities, model, pairs, dim, description."""
     return builtin.table()

@@ -48,10 +48,9 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     Examples
     --------
     >>> import torch
-    >>> torch.manual_seed(0); a = torch.nn.Linear(3, 2)  # doctest: +ELLIPSIS
-    <...>
-    >>> b = torch.nn.Linear(3, 2); b.load_state_dict(a.state_dict())  # doctest: +ELLIPSIS
-    <...>
+    >>> _ = torch.manual_seed(0)
+    >>> a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    >>> _ = b.load_state_dict(a.state_dict())
     >>> weights_fingerprint(a) == weights_fingerprint(b)
     True
     """
@@ -94,8 +93,8 @@ class TorchEncoder:
     Examples
     --------
     >>> import numpy as np, torch
-    >>> torch.manual_seed(0); encoder = TorchEncoder(torch.nn.Linear(4, 3), "sensor", "toy-linear")  # doctest: +ELLIPSIS
-    <...>
+    >>> _ = torch.manual_seed(0)
+    >>> encoder = TorchEncoder(torch.nn.Linear(4, 3), "sensor", "toy-linear")
     >>> encoder.encode("sensor", [np.ones(4, np.float32), np.arange(4, dtype=np.float32)]).shape
     (2, 3)
     """

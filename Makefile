@@ -1,0 +1,50 @@
+# The two commands: `make demo` and `make test`. Both set everything up on a fresh machine first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export WORKBENCH_CACHE_DIR ?= $(CURDIR)/.workbench-cache
+
+.PHONY: install chromium demo test lint lab benchmark clean
+
+install: $(STAMP)
+
+# pip takes torch 2.14.1 + torchvision 0.29.1 from files on this machine's disk (see ../shared/RECIPES.md)
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@$(MAKE) --no-print-directory chromium
+	touch $(STAMP)
+
+# Chromium serves kaleido (static figure export) and the browser tests.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	    || [ -n "$$BROWSER_PATH" ]; then \
+	  echo "chromium: found"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium: installing with apt-get (about a minute)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "chromium: apt-get failed; figure export and browser tests need it"; \
+	else \
+	  echo "chromium: not found. Install it (Debian/Ubuntu: sudo apt-get install chromium) or set BROWSER_PATH"; \
+	fi
+
+demo: install
+	$(VENV)/bin/workbench report --dataset all --out reports/demo
+	@echo "Reports written to reports/demo/ -- open reports/demo/index.html"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install lint
+	WORKBENCH_SMALL=1 $(PY) -m pytest --doctest-modules workbench tests --nbmake notebooks
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+benchmark: install
+	$(PY) benchmarks/import_time.py
+
+clean:
+	rm -rf reports .workbench-cache .pytest_cache .ruff_cache
