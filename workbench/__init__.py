@@ -26,7 +26,10 @@ _LAZY_ATTRIBUTES = {
     "embed": "workbench.cache",
     "EmbeddingCache": "workbench.cache",
 }
-_LAZY_MODULES = ("cache", "cli", "data", "datasets", "encoders", "gap", "io", "projection", "report")
+_LAZY_MODULES = (
+    "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "gap", "io", "probes", "projection",
+    "report", "retrieval",
+)
 
 __all__ = [
     "DuplicateRowsWarning",
@@ -37,18 +40,36 @@ __all__ = [
     "__version__",
     "cache",
     "cli",
+    "compare",
+    "correct",
     "data",
     "datasets",
     "embed",
     "encoders",
     "gap",
     "io",
+    "probes",
     "projection",
     "report",
+    "retrieval",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from workbench import cache, cli, data, datasets, encoders, gap, io, projection, report
+    from workbench import (
+        cache,
+        cli,
+        compare,
+        correct,
+        data,
+        datasets,
+        encoders,
+        gap,
+        io,
+        probes,
+        projection,
+        report,
+        retrieval,
+    )
     from workbench.cache import EmbeddingCache, embed
     from workbench.data import DuplicateRowsWarning, Embeddings, MultimodalEmbeddings, PairedEmbeddings
 

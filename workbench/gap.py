@@ -1,61 +1,116 @@
 """Modality-gap metrics (numpy only; sums accumulate in float64).
 
 Functions take either two row-paired arrays ``(a, b)`` of shape (N x D) or one
-:class:`~workbench.data.PairedEmbeddings`. With a ``PairedEmbeddings``, per-modality terms (centroids) use each
-paired item once -- with five captions per image an image does not weigh five times in its centroid -- while
-paired terms (matched cosine) use every pair. Array inputs are L2-normalised first.
+:class:`~workbench.data.PairedEmbeddings`. With a ``PairedEmbeddings``, per-modality terms (centroids,
+within-modality cosines, uniformity) use each paired item once -- with five captions per image an image does not
+weigh five times in its centroid -- while paired terms (matched cosine, paired distance, alignment) use every pair.
+Array inputs are L2-normalised first.
+
+:func:`gap_report` gathers every metric; the others compute one each. Sources:
+
+- Liang, Zhang, Kwon, Yeung, Zou. *Mind the Gap: Understanding the Modality Gap in Multi-modal Contrastive
+  Representation Learning.* NeurIPS 2022 (centroid distance, the cone effect, the loss landscape over a shift).
+- Schrodi, Hoffmann, Argus, Fischer, Brox. *Two Effects, One Trigger: On the Modality Gap, Object Bias, and
+  Information Imbalance in Contrastive Vision-Language Models.* ICLR 2025 (L2I paired distance, relative modality
+  gap, the few dimensions that carry the gap).
+- Wang, Isola. *Understanding Contrastive Representation Learning through Alignment and Uniformity on the
+  Hypersphere.* ICML 2020 (alignment, uniformity).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from workbench.data import PairedEmbeddings
 
-__all__ = ["centroid_distance", "gap_vector", "mean_matched_cosine"]
+__all__ = [
+    "GapReport",
+    "alignment",
+    "centroid_distance",
+    "clip_loss",
+    "cosine_histograms",
+    "gap_dimensions",
+    "gap_loss_landscape",
+    "gap_report",
+    "gap_shares",
+    "gap_vector",
+    "intra_modality_cosine",
+    "mean_matched_cosine",
+    "mean_unmatched_cosine",
+    "paired_distance",
+    "relative_modality_gap",
+    "uniformity",
+]
+
+#: Above this many rows, the O(N^2) uniformity terms use a seeded subsample of this many rows.
+MAX_EXACT_ROWS = 5000
+_BLOCK = 1024
+#: Shifts of :func:`gap_loss_landscape`: -1 (twice the gap) to 1 (closed) in steps of 0.1.
+DEFAULT_DELTAS = tuple(float(d) for d in np.round(np.linspace(-1.0, 1.0, 21), 10))
 
 
+# -- input handling ------------------------------------------------------------------------------------------------
 def _unit64(x: Any, what: str) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{what} must be a non-empty (N x D) matrix, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{what} contains NaN or inf in {int((~np.isfinite(arr)).any(axis=1).sum())} rows")
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{what} contains NaN or inf in {int(bad.sum())} of {len(arr)} rows")
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     if (norms == 0).any():
         raise ValueError(f"{what} has {int((norms == 0).sum())} zero-norm rows")
     return arr / norms
 
 
-def _pair_arrays(a: Any, b: Any | None) -> tuple[np.ndarray, np.ndarray]:
-    """Row-aligned unit float64 arrays for paired terms."""
-    if isinstance(a, PairedEmbeddings):
-        if b is not None:
-            raise TypeError("pass either a PairedEmbeddings or two arrays, not both")
-        ma, mb = a.matched()
-        return ma.astype(np.float64), mb.astype(np.float64)
-    if b is None:
-        raise TypeError("two arrays (a, b) or one PairedEmbeddings are needed")
-    ua, ub = _unit64(a, "a"), _unit64(b, "b")
-    if ua.shape != ub.shape:
-        raise ValueError(f"a and b must be row-paired with equal shapes, got {ua.shape} and {ub.shape}")
-    return ua, ub
+@dataclass(frozen=True)
+class _Views:
+    """Unit float64 views of the input: matched rows (one per pair) and each modality's items (each once)."""
+
+    ma: np.ndarray
+    mb: np.ndarray
+    items_a: np.ndarray
+    items_b: np.ndarray
+    pairs: np.ndarray  # (P x 2) into items_a / items_b
 
 
-def _item_arrays(a: Any, b: Any | None) -> tuple[np.ndarray, np.ndarray]:
-    """Each modality's items, each once, as unit float64 arrays (for centroids and within-modality terms)."""
+def _views(a: Any, b: Any | None, min_pairs: int = 1) -> _Views:
     if isinstance(a, PairedEmbeddings):
         if b is not None:
             raise TypeError("pass either a PairedEmbeddings or two arrays, not both")
         rows_a, rows_b = a.paired_rows()
-        return a.a.vectors[rows_a].astype(np.float64), a.b.vectors[rows_b].astype(np.float64)
-    return _pair_arrays(a, b)
+        items_a = a.a.vectors[rows_a].astype(np.float64)
+        items_b = a.b.vectors[rows_b].astype(np.float64)
+        pairs = np.stack([np.searchsorted(rows_a, a.pairs[:, 0]), np.searchsorted(rows_b, a.pairs[:, 1])], axis=1)
+        views = _Views(items_a[pairs[:, 0]], items_b[pairs[:, 1]], items_a, items_b, pairs)
+    else:
+        if b is None:
+            raise TypeError("two row-paired arrays (a, b) or one PairedEmbeddings are needed")
+        ua, ub = _unit64(a, "a"), _unit64(b, "b")
+        if ua.shape[1] != ub.shape[1]:
+            raise ValueError(f"a and b must have the same dimension, got {ua.shape[1]} and {ub.shape[1]}")
+        if len(ua) != len(ub):
+            raise ValueError(
+                f"a and b must be row-paired (equal row counts), got {len(ua)} and {len(ub)}; "
+                "for many-to-many data pass a PairedEmbeddings"
+            )
+        idx = np.arange(len(ua))
+        views = _Views(ua, ub, ua, ub, np.stack([idx, idx], axis=1))
+    if len(views.pairs) < min_pairs:
+        raise ValueError(f"at least {min_pairs} pairs are needed, got {len(views.pairs)}")
+    return views
 
 
+# -- centroid and paired terms --------------------------------------------------------------------------------------
 def gap_vector(a: Any, b: Any | None = None) -> np.ndarray:
-    """The modality gap vector ``mean(a) - mean(b)`` (Liang et al., "Mind the Gap", NeurIPS 2022, Sec. 4).
+    """The modality gap vector ``mean(a) - mean(b)`` (Liang et al., NeurIPS 2022, Sec. 4).
 
     Examples
     --------
@@ -63,15 +118,12 @@ def gap_vector(a: Any, b: Any | None = None) -> np.ndarray:
     >>> gap_vector(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))
     array([ 1., -1.])
     """
-    ua, ub = _item_arrays(a, b)
-    return ua.mean(axis=0) - ub.mean(axis=0)
+    v = _views(a, b)
+    return v.items_a.mean(axis=0) - v.items_b.mean(axis=0)
 
 
 def centroid_distance(a: Any, b: Any | None = None) -> float:
-    """Euclidean distance between the two modalities' centroids, ``||mean(a) - mean(b)||``.
-
-    The modality-gap measure of Liang et al., "Mind the Gap: Understanding the Modality Gap in Multi-modal
-    Contrastive Representation Learning", NeurIPS 2022 (0.82 for CLIP on MSCOCO in their Table 1).
+    """Euclidean distance between the two modalities' centroids, ``||mean(a) - mean(b)||`` (Liang et al. 2022).
 
     Examples
     --------
@@ -83,7 +135,7 @@ def centroid_distance(a: Any, b: Any | None = None) -> float:
 
 
 def mean_matched_cosine(a: Any, b: Any | None = None) -> float:
-    """Mean cosine similarity of matched pairs, ``mean_i <a_i, b_i>`` over unit rows.
+    """Mean cosine similarity of matched pairs, ``mean_i <a_i, b_i>``.
 
     Examples
     --------
@@ -91,5 +143,385 @@ def mean_matched_cosine(a: Any, b: Any | None = None) -> float:
     >>> mean_matched_cosine(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
     0.5
     """
-    ua, ub = _pair_arrays(a, b)
-    return float(np.einsum("ij,ij->i", ua, ub).mean())
+    v = _views(a, b)
+    return float(np.einsum("ij,ij->i", v.ma, v.mb).mean())
+
+
+def paired_distance(a: Any, b: Any | None = None) -> float:
+    """Mean Euclidean distance of matched pairs, ``mean_i ||a_i - b_i||`` (L2I, Schrodi et al., ICLR 2025).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(paired_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])), 4)
+    1.4142
+    """
+    v = _views(a, b)
+    return float(np.linalg.norm(v.ma - v.mb, axis=1).mean())
+
+
+def alignment(a: Any, b: Any | None = None) -> float:
+    """Alignment loss ``mean_i ||a_i - b_i||^2`` (Wang & Isola, ICML 2020); 0 when every pair coincides.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alignment(np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]]))
+    4.0
+    """
+    v = _views(a, b)
+    return float((np.linalg.norm(v.ma - v.mb, axis=1) ** 2).mean())
+
+
+def _mean_offdiagonal_cosine(x: np.ndarray) -> float:
+    """Mean cosine over pairs i != j of unit rows, exactly, in O(N D): (||sum x||^2 - N) / (N (N - 1))."""
+    n = len(x)
+    if n < 2:
+        raise ValueError("within-modality cosines need at least 2 items")
+    s = x.sum(axis=0)
+    return float((s @ s - np.einsum("ij,ij->", x, x)) / (n * (n - 1)))
+
+
+def intra_modality_cosine(x: Any) -> float:
+    """Mean cosine between distinct items of one modality (the cone effect, Liang et al. 2022).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(intra_modality_cosine(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])), 6)  # (0 + .7071 + .7071) / 3
+    0.471405
+    """
+    return _mean_offdiagonal_cosine(_unit64(x, "x"))
+
+
+def mean_unmatched_cosine(a: Any, b: Any | None = None) -> float:
+    """Mean cosine between a and b items that are not paired, exactly, in O(N D).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean_unmatched_cosine(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    0.5
+    """
+    v = _views(a, b)
+    total = v.items_a.sum(axis=0) @ v.items_b.sum(axis=0)
+    matched = np.einsum("ij,ij->", v.ma, v.mb)
+    count = len(v.items_a) * len(v.items_b) - len(v.pairs)
+    if count == 0:
+        raise ValueError("every (a, b) combination is a pair: there are no unmatched pairs")
+    return float((total - matched) / count)
+
+
+def relative_modality_gap(a: Any, b: Any | None = None) -> float:
+    """Relative modality gap (RMG, Schrodi et al., ICLR 2025).
+
+    ``d(m) / (d(m) + (d(s_a) + d(s_b)) / 2)`` with ``d(c) = 1 - (c + 1) / 2`` (a cosine turned into a distance in
+    [0, 1]), ``m`` the mean matched cosine and ``s_a``, ``s_b`` the mean cosine between distinct items within a
+    and within b. 0 when pairs coincide; near 1 when matched items are far apart compared with the spread within
+    each modality.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> round(relative_modality_gap(a, a), 6)
+    0.0
+    """
+    v = _views(a, b, min_pairs=2)
+    return _rmg(float(np.einsum("ij,ij->i", v.ma, v.mb).mean()),
+                _mean_offdiagonal_cosine(v.items_a), _mean_offdiagonal_cosine(v.items_b))
+
+
+def _rmg(m: float, s_a: float, s_b: float) -> float:
+    def d(c: float) -> float:
+        return 1.0 - (c + 1.0) / 2.0
+
+    denominator = d(m) + (d(s_a) + d(s_b)) / 2.0
+    return float(d(m) / denominator) if denominator > 0 else 0.0
+
+
+# -- uniformity -----------------------------------------------------------------------------------------------------
+def _subsample(x: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, bool]:
+    if len(x) <= max_rows:
+        return x, False
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), size=max_rows, replace=False))
+    return x[rows], True
+
+
+def _uniformity_exact(x: np.ndarray, t: float = 2.0) -> float:
+    n = len(x)
+    if n < 2:
+        raise ValueError("uniformity needs at least 2 items")
+    total = 0.0
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        sq = np.maximum(2.0 - 2.0 * (x[s:e] @ x[s:].T), 0.0)  # ||x_i - x_j||^2 of unit rows, columns s..n
+        kernel = np.exp(-t * sq)
+        total += float(np.triu(kernel[:, : e - s], k=1).sum()) + float(kernel[:, e - s :].sum())
+    return float(np.log(total / (n * (n - 1) / 2)))
+
+
+def uniformity(x: Any, *, t: float = 2.0, max_rows: int = MAX_EXACT_ROWS, seed: int = 0) -> float:
+    """Uniformity ``log mean_{i<j} exp(-t ||x_i - x_j||^2)`` with t = 2 (Wang & Isola, ICML 2020).
+
+    Lower is more uniform (the minimum on the sphere approaches -4 for t = 2). Above ``max_rows`` rows a seeded
+    subsample of ``max_rows`` rows is used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])), 6)   # opposite points: log(exp(-8))
+    -8.0
+    """
+    sample, _ = _subsample(_unit64(x, "x"), max_rows, seed)
+    return _uniformity_exact(sample, t)
+
+
+# -- where the gap lives ----------------------------------------------------------------------------------------------
+def gap_shares(a: Any, b: Any | None = None, ks: Sequence[int] = (1, 5, 20)) -> dict[int, float]:
+    """Fraction of ``||gap||^2`` carried by the gap vector's k largest coordinates, for each k.
+
+    Schrodi et al. (ICLR 2025) find that a few embedding dimensions carry most of the gap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gap_shares(np.array([[3.0, 4.0, 0.0]]), np.array([[0.0, 0.0, 1.0]]), ks=(1,))  # gap (.6, .8, -1)
+    {1: 0.5}
+    """
+    g2 = np.sort(gap_vector(a, b) ** 2)[::-1]
+    total = g2.sum()
+    cumulative = np.cumsum(g2)
+    return {int(k): float(cumulative[min(k, len(g2)) - 1] / total) if total > 0 else 0.0 for k in ks}
+
+
+def gap_dimensions(a: Any, b: Any | None = None, k: int = 10) -> pl.DataFrame:
+    """The k coordinates that carry most of the gap: ``dimension``, signed ``gap`` value and ``share`` of ||gap||^2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gap_dimensions(np.array([[3.0, 4.0, 0.0]]), np.array([[0.0, 0.0, 1.0]]), k=2)["dimension"].to_list()
+    [2, 1]
+    """
+    g = gap_vector(a, b)
+    if not 1 <= k <= len(g):
+        raise ValueError(f"k must be between 1 and the dimension {len(g)}, got {k}")
+    order = np.argsort(-(g**2), kind="stable")[:k]
+    total = float(g @ g)
+    return pl.DataFrame(
+        {"dimension": order.astype(np.int64), "gap": g[order], "share": g[order] ** 2 / total if total else 0.0}
+    )
+
+
+# -- the report -------------------------------------------------------------------------------------------------------
+class GapReport(dict):  # type: ignore[type-arg]
+    """A ``dict[str, float | None]`` of gap metrics, with ``notes`` saying what was subsampled or skipped."""
+
+    notes: dict[str, str]
+
+    def __init__(self, values: dict[str, float | None], notes: dict[str, str]) -> None:
+        super().__init__(values)
+        self.notes = notes
+
+
+def gap_report(
+    a: Any,
+    b: Any | None = None,
+    *,
+    probe: bool = True,
+    max_rows: int = MAX_EXACT_ROWS,
+    seed: int = 0,
+) -> GapReport:
+    """Every gap metric of a paired set, in one dict.
+
+    Parameters
+    ----------
+    a, b : row-paired arrays (N x D), or one PairedEmbeddings as ``a``
+        Rows are L2-normalised first; with a ``PairedEmbeddings`` per-modality terms use each item once.
+    probe : bool, default True
+        Include ``modality_probe_accuracy`` (5-fold seeded logistic regression; the slowest term).
+    max_rows : int, default 5000
+        Above this many items per modality the O(N^2) uniformity terms use a seeded subsample (said in ``notes``).
+    seed : int
+        Seed of the subsample and the probe's folds.
+
+    Returns
+    -------
+    GapReport
+        ``centroid_distance``, ``paired_distance``, ``relative_modality_gap``, ``alignment``, ``uniformity_a``,
+        ``uniformity_b``, ``mean_matched_cosine``, ``mean_unmatched_cosine``, ``intra_cosine_a``,
+        ``intra_cosine_b``, ``modality_probe_accuracy`` (None with a reason in ``notes`` below 10 pairs),
+        ``gap_top1_share``, ``gap_top5_share``, ``gap_top20_share``. Each is defined (with its source) by the
+        function of the same name in this module.
+
+    Examples
+    --------
+    >>> import workbench
+    >>> report = gap_report(workbench.datasets.load("liang2022/clip"), probe=False)
+    >>> round(report["centroid_distance"], 3), round(report["mean_matched_cosine"], 3)
+    (0.851, 0.31)
+    """
+    v = _views(a, b, min_pairs=2)
+    notes: dict[str, str] = {}
+    m = float(np.einsum("ij,ij->i", v.ma, v.mb).mean())
+    s_a, s_b = _mean_offdiagonal_cosine(v.items_a), _mean_offdiagonal_cosine(v.items_b)
+    diff = v.ma - v.mb
+    pair_dist = np.linalg.norm(diff, axis=1)
+    g = v.items_a.mean(axis=0) - v.items_b.mean(axis=0)
+    g2 = np.sort(g**2)[::-1]
+    cumulative = np.cumsum(g2) / g2.sum() if g2.sum() > 0 else np.zeros_like(g2)
+    unmatched_count = len(v.items_a) * len(v.items_b) - len(v.pairs)
+
+    values: dict[str, float | None] = {
+        "centroid_distance": float(np.linalg.norm(g)),
+        "paired_distance": float(pair_dist.mean()),
+        "relative_modality_gap": _rmg(m, s_a, s_b),
+        "alignment": float((pair_dist**2).mean()),
+    }
+    for side, items in (("a", v.items_a), ("b", v.items_b)):
+        sample, subsampled = _subsample(items, max_rows, seed)
+        values[f"uniformity_{side}"] = _uniformity_exact(sample)
+        if subsampled:
+            notes[f"uniformity_{side}"] = f"seeded subsample of {max_rows} of {len(items)} items (seed {seed})"
+    values["mean_matched_cosine"] = m
+    values["mean_unmatched_cosine"] = (
+        float((v.items_a.sum(axis=0) @ v.items_b.sum(axis=0) - m * len(v.pairs)) / unmatched_count)
+        if unmatched_count
+        else None
+    )
+    values["intra_cosine_a"] = s_a
+    values["intra_cosine_b"] = s_b
+    values["modality_probe_accuracy"] = None
+    if not probe:
+        notes["modality_probe_accuracy"] = "not computed (probe=False)"
+    else:
+        from workbench.probes import modality_probe_accuracy
+
+        result = modality_probe_accuracy(v.items_a, v.items_b, seed=seed)
+        values["modality_probe_accuracy"] = result.accuracy
+        if result.accuracy is None:
+            notes["modality_probe_accuracy"] = str(result.reason)
+    for k in (1, 5, 20):
+        values[f"gap_top{k}_share"] = float(cumulative[min(k, len(cumulative)) - 1])
+    return GapReport(values, notes)
+
+
+# -- distributions for plots -------------------------------------------------------------------------------------------
+def cosine_histograms(a: Any, b: Any | None = None, *, bins: int = 50) -> pl.DataFrame:
+    """Histograms of matched, unmatched and within-modality cosines over exact counts (chunked, O(N^2) time).
+
+    Returns a long polars frame: ``kind`` (``matched``, ``unmatched``, ``intra_a``, ``intra_b``), ``bin_left``,
+    ``bin_right``, ``count`` and ``density`` (count / total count of that kind), on shared edges over [-1, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = cosine_histograms(np.eye(3), np.eye(3), bins=4)
+    >>> h.filter(h["kind"] == "matched")["count"].to_list()   # three cosines of 1
+    [0, 0, 0, 3]
+    """
+    v = _views(a, b, min_pairs=2)
+    edges = np.linspace(-1.0, 1.0, bins + 1)
+
+    def hist(values: np.ndarray) -> np.ndarray:
+        return np.histogram(np.clip(values, -1.0, 1.0), bins=edges)[0]
+
+    counts = {"matched": hist(np.einsum("ij,ij->i", v.ma, v.mb)), "unmatched": np.zeros(bins, dtype=np.int64),
+              "intra_a": np.zeros(bins, dtype=np.int64), "intra_b": np.zeros(bins, dtype=np.int64)}
+    order = np.argsort(v.pairs[:, 0], kind="stable")
+    pairs = v.pairs[order]
+    n_a = len(v.items_a)
+    starts = np.searchsorted(pairs[:, 0], np.arange(n_a + 1))
+    for s in range(0, n_a, _BLOCK):
+        e = min(s + _BLOCK, n_a)
+        sims = v.items_a[s:e] @ v.items_b.T
+        keep = np.ones_like(sims, dtype=bool)
+        block = pairs[starts[s] : starts[e]]
+        keep[block[:, 0] - s, block[:, 1]] = False
+        counts["unmatched"] += hist(sims[keep])
+    for kind, items in (("intra_a", v.items_a), ("intra_b", v.items_b)):
+        for s in range(0, len(items), _BLOCK):
+            e = min(s + _BLOCK, len(items))
+            sims = items[s:e] @ items[s + 1 :].T
+            upper = np.arange(s + 1, len(items))[None, :] > np.arange(s, e)[:, None]
+            counts[kind] += hist(sims[upper])
+    frames = []
+    for kind, c in counts.items():
+        total = c.sum()
+        frames.append(pl.DataFrame({
+            "kind": [kind] * bins, "bin_left": edges[:-1], "bin_right": edges[1:], "count": c.astype(np.int64),
+            "density": c / total if total else np.zeros(bins),
+        }))
+    return pl.concat(frames)
+
+
+# -- the contrastive loss and the loss landscape -----------------------------------------------------------------------
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def clip_loss(a: Any, b: Any | None = None, *, logit_scale: float = 100.0, batch_size: int = 50) -> float:
+    """The symmetric InfoNCE (CLIP) loss, averaged over consecutive batches of pairs.
+
+    For each batch of ``batch_size`` consecutive pairs, logits ``logit_scale * a @ b.T``; the loss is the mean of
+    the cross-entropy of each a row against its b row and of each b row against its a row (Radford et al. 2021; as
+    ``open_clip.ClipLoss``). The result is the unweighted mean over batches (the last batch may be smaller), as in
+    Liang et al.'s loss-landscape experiment (batch 50, logit scale 100).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(clip_loss(np.eye(4), np.eye(4), logit_scale=1.0, batch_size=4), 4)   # -log(e / (e + 3))
+    0.7437
+    """
+    v = _views(a, b, min_pairs=1)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    losses = []
+    for s in range(0, len(v.ma), batch_size):
+        xa, xb = v.ma[s : s + batch_size], v.mb[s : s + batch_size]
+        logits = logit_scale * (xa @ xb.T)
+        diag = np.diag(logits)
+        loss_a = (_logsumexp(logits, axis=1) - diag).mean()
+        loss_b = (_logsumexp(logits, axis=0) - diag).mean()
+        losses.append((loss_a + loss_b) / 2)
+    return float(np.mean(losses))
+
+
+def gap_loss_landscape(
+    a: Any,
+    b: Any | None = None,
+    *,
+    deltas: Sequence[float] | np.ndarray = DEFAULT_DELTAS,
+    logit_scale: float = 100.0,
+    batch_size: int = 50,
+) -> pl.DataFrame:
+    """The CLIP loss and R@1 as the modalities are shifted along the gap (Liang et al. 2022, Fig. 3).
+
+    For each delta, both modalities move by ``GapShift(delta)`` (fitted on the data itself): delta 0 is the model's
+    own embedding, 1 closes the gap, negative values widen it. Liang et al. find the loss lowest near the
+    unshifted gap.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``delta``, ``centroid_distance``, ``loss``, ``r1_a_to_b`` and ``r1_b_to_a`` (1:1 ranks over matched rows).
+    """
+    from workbench.correct import GapShift
+    from workbench.retrieval import matched_ranks
+
+    v = _views(a, b, min_pairs=2)
+    rows = []
+    for delta in deltas:
+        xa, xb = GapShift(delta=float(delta)).fit(v.ma, v.mb).transform(v.ma, v.mb)
+        ranks_ab, ranks_ba = matched_ranks(xa, xb)
+        rows.append({
+            "delta": float(delta),
+            "centroid_distance": centroid_distance(xa, xb),
+            "loss": clip_loss(xa, xb, logit_scale=logit_scale, batch_size=batch_size),
+            "r1_a_to_b": float(np.mean(ranks_ab == 1)),
+            "r1_b_to_a": float(np.mean(ranks_ba == 1)),
+        })
+    return pl.DataFrame(rows)
