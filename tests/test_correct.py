@@ -382,9 +382,9 @@ def test_bad_inputs_raise_naming_the_problem(cls, rng):
     for bad in (np.nan, np.inf, -np.inf):
         broken = a.copy()
         broken[3, 1] = bad
-        with pytest.raises(ValueError, match=r"a: 1 of 12 rows contain NaN or inf \(rows 3\)"):
+        with pytest.raises(ValueError, match=r"a: 1 of 12 rows contain (NaN|inf) \(rows 3\)"):
             _make(cls).fit(broken, b)
-        with pytest.raises(ValueError, match="b: 1 of 12 rows contain NaN or inf"):
+        with pytest.raises(ValueError, match="b: 1 of 12 rows contain (NaN|inf)"):
             _make(cls).fit(a, broken)
     zero = b.copy()
     zero[[2, 5]] = 0.0
@@ -394,7 +394,7 @@ def test_bad_inputs_raise_naming_the_problem(cls, rng):
         _make(cls).fit(a[:1], b[:1])
     with pytest.raises(ValueError, match="must be a 2-D matrix"):
         _make(cls).fit(a[0], b[0])
-    with pytest.raises(TypeError, match="real numbers"):
+    with pytest.raises(TypeError, match="must hold numbers"):
         _make(cls).fit(a.astype(str), b)
     with pytest.raises(TypeError, match=r"two arrays \(a, b\) or one PairedEmbeddings are needed"):
         _make(cls).fit(a)

@@ -230,11 +230,11 @@ def test_bad_inputs():
         gap.gap_report(np.ones((3, 2)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="same dimension"):
         gap.gap_report(np.ones((3, 2)), np.ones((3, 4)))
-    with pytest.raises(ValueError, match="NaN or inf in 1 of 2 rows"):
+    with pytest.raises(ValueError, match="1 of 2 rows contain NaN"):
         gap.gap_report(np.array([[np.nan, 1.0], [1.0, 0.0]]), np.ones((2, 2)))
     with pytest.raises(ValueError, match="at least 2 pairs"):
         gap.gap_report(np.ones((1, 2)), np.ones((1, 2)))
-    with pytest.raises(ValueError, match="zero-norm"):
+    with pytest.raises(ValueError, match="zero norm"):
         gap.centroid_distance(np.zeros((1, 2)), np.ones((1, 2)))
     with pytest.raises(TypeError):
         gap.centroid_distance(np.ones((1, 2)))

@@ -50,6 +50,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from workbench._validation import as_matrix, describe_rows, row_norms
 from workbench.data import PairedEmbeddings
 
 __all__ = [
@@ -70,41 +71,12 @@ _C = TypeVar("_C", bound="_Corrector")
 
 
 # -- input checks ------------------------------------------------------------------------------------------------
-def _describe_rows(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:limit])
-    return f"rows {shown}{', ...' if len(rows) > limit else ''}"
-
-
 def _matrix64(values: Any, what: str) -> np.ndarray:
-    """A 2-D float64 copy of numpy/torch/list input, or a TypeError/ValueError naming the problem."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
-        values = values.detach().cpu().double().numpy()
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be a numeric matrix (N x D); got {type(values).__name__}: {exc}") from None
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{what} must hold real numbers; got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D matrix (N x D); got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{what} is empty: shape {arr.shape}")
-    return arr.astype(np.float64)
+    return as_matrix(values, what).astype(np.float64)
 
 
 def _unit_rows(arr: np.ndarray, what: str) -> np.ndarray:
-    """L2-normalised rows (float64) after checking for NaN/inf and zero-norm rows."""
-    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-    if len(bad):
-        raise ValueError(f"{what}: {len(bad)} of {len(arr)} rows contain NaN or inf ({_describe_rows(bad)})")
-    norms = np.linalg.norm(arr, axis=1)
-    zero = np.flatnonzero(norms == 0)
-    if len(zero):
-        raise ValueError(
-            f"{what}: {len(zero)} of {len(arr)} rows have zero norm ({_describe_rows(zero)}); "
-            "they have no direction and cannot be L2-normalised"
-        )
-    return arr / norms[:, None]
+    return arr / row_norms(arr, what)[:, None]
 
 
 def _split(a: Any, b: Any, method: str) -> tuple[Any, Any]:
@@ -148,7 +120,7 @@ def _renormalised(x: np.ndarray, what: str, name: str) -> np.ndarray:
     gone = np.flatnonzero(~(norms > _COLLAPSE_NORM))
     if len(gone):
         raise ValueError(
-            f"{name} maps {len(gone)} of {len(x)} rows of {what} to (nearly) zero ({_describe_rows(gone)}); "
+            f"{name} maps {len(gone)} of {len(x)} rows of {what} to (nearly) zero ({describe_rows(gone)}); "
             "they have no direction left to renormalise"
         )
     return (x / norms[:, None]).astype(np.float32)

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._validation import as_matrix, describe_rows, row_norms
+
 __all__ = [
     "DuplicateRowsWarning",
     "Embeddings",
@@ -40,54 +42,17 @@ class DuplicateRowsWarning(UserWarning):
     """Some rows of an embedding matrix are exact copies of others (retrieval cannot rank them apart)."""
 
 
-def _describe_rows(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:limit])
-    return f"rows {shown}{', ...' if len(rows) > limit else ''}"
-
-
-def _as_matrix(values: Any, what: str) -> np.ndarray:
-    """Turn array-likes (numpy, torch, lists) into a 2-D numeric numpy array, or raise naming the problem."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
-        values = values.detach().cpu().float().numpy()
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be a numeric matrix (N x D); got {type(values).__name__}: {exc}") from None
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{what} must hold numbers; got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D matrix (N x D); got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{what} is empty: 0 rows")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{what} has 0 dimensions (shape {arr.shape})")
-    return arr
-
-
 def _validated_unit_rows(values: Any, what: str, normalize: bool) -> np.ndarray:
     """Validate and L2-normalise rows (norms computed in float64); return a read-only C-contiguous float32 array."""
-    arr = _as_matrix(values, what)
-    if arr.dtype.kind == "f":
-        nan_rows = np.flatnonzero(np.isnan(arr).any(axis=1))
-        if len(nan_rows):
-            raise ValueError(f"{what}: {len(nan_rows)} of {len(arr)} rows contain NaN ({_describe_rows(nan_rows)})")
-        inf_rows = np.flatnonzero(np.isinf(arr).any(axis=1))
-        if len(inf_rows):
-            raise ValueError(f"{what}: {len(inf_rows)} of {len(arr)} rows contain inf ({_describe_rows(inf_rows)})")
-    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64))
-    zero_rows = np.flatnonzero(norms == 0)
-    if len(zero_rows):
-        raise ValueError(
-            f"{what}: {len(zero_rows)} of {len(arr)} rows have zero norm ({_describe_rows(zero_rows)}); "
-            "they have no direction and cannot be L2-normalised"
-        )
+    arr = as_matrix(values, what)
+    norms = row_norms(arr, what)
     if normalize:
         out = (arr.astype(np.float64) / norms[:, None]).astype(np.float32)
     else:
         off = np.flatnonzero(np.abs(norms - 1.0) > NORM_TOLERANCE)
         if len(off):
             raise ValueError(
-                f"{what}: {len(off)} of {len(arr)} rows are not unit length ({_describe_rows(off)}; "
+                f"{what}: {len(off)} of {len(arr)} rows are not unit length ({describe_rows(off)}; "
                 f"norm {norms[off[0]]:.6f}); pass normalize=True"
             )
         out = np.array(arr, dtype=np.float32, order="C", copy=True)

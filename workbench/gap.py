@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
 
 __all__ = [
@@ -55,21 +56,6 @@ DEFAULT_DELTAS = tuple(float(d) for d in np.round(np.linspace(-1.0, 1.0, 21), 10
 
 
 # -- input handling ------------------------------------------------------------------------------------------------
-def _unit64(x: Any, what: str) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{what} must be a non-empty (N x D) matrix, got shape {arr.shape}")
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{what} contains NaN or inf in {int(bad.sum())} of {len(arr)} rows")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"{what} has {int((norms == 0).sum())} zero-norm rows")
-    return arr / norms
-
-
 @dataclass(frozen=True)
 class _Views:
     """Unit float64 views of the input: matched rows (one per pair) and each modality's items (each once)."""
@@ -93,7 +79,7 @@ def _views(a: Any, b: Any | None, min_pairs: int = 1) -> _Views:
     else:
         if b is None:
             raise TypeError("two row-paired arrays (a, b) or one PairedEmbeddings are needed")
-        ua, ub = _unit64(a, "a"), _unit64(b, "b")
+        ua, ub = unit_rows64(a, "a"), unit_rows64(b, "b")
         if ua.shape[1] != ub.shape[1]:
             raise ValueError(f"a and b must have the same dimension, got {ua.shape[1]} and {ub.shape[1]}")
         if len(ua) != len(ub):
@@ -191,7 +177,7 @@ def intra_modality_cosine(x: Any) -> float:
     >>> round(intra_modality_cosine(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])), 6)  # (0 + .7071 + .7071) / 3
     0.471405
     """
-    return _mean_offdiagonal_cosine(_unit64(x, "x"))
+    return _mean_offdiagonal_cosine(unit_rows64(x, "x"))
 
 
 def mean_unmatched_cosine(a: Any, b: Any | None = None) -> float:
@@ -273,7 +259,7 @@ def uniformity(x: Any, *, t: float = 2.0, max_rows: int = MAX_EXACT_ROWS, seed: 
     >>> round(uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])), 6)   # opposite points: log(exp(-8))
     -8.0
     """
-    sample, _ = _subsample(_unit64(x, "x"), max_rows, seed)
+    sample, _ = _subsample(unit_rows64(x, "x"), max_rows, seed)
     return _uniformity_exact(sample, t)
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench._validation import describe_rows, unit_rows64
 from workbench.data import Embeddings, PairedEmbeddings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,11 +107,6 @@ class TransferResult:
 
 
 # -- input handling ------------------------------------------------------------------------------------------------
-def _describe_rows(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:limit])
-    return f"rows {shown}{', ...' if len(rows) > limit else ''}"
-
-
 def _unit_rows(x: Any, what: str) -> np.ndarray:
     """A validated float64 matrix with unit rows, from numpy, torch, lists or an :class:`Embeddings`."""
     if isinstance(x, PairedEmbeddings):
@@ -120,23 +116,7 @@ def _unit_rows(x: Any, what: str) -> np.ndarray:
         )
     if isinstance(x, Embeddings):
         x = x.vectors
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().double().numpy()
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be a numeric matrix (N x D); got {type(x).__name__}: {exc}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must hold numbers; got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D matrix (N x D); got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{what} is empty: shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-    if len(bad):
-        raise ValueError(f"{what}: {len(bad)} of {len(arr)} rows contain NaN or inf ({_describe_rows(bad)})")
-    return _normalised(arr, what)
+    return unit_rows64(x, what)
 
 
 def _normalised(arr: np.ndarray, what: str, tol: float = 0.0) -> np.ndarray:
@@ -145,7 +125,7 @@ def _normalised(arr: np.ndarray, what: str, tol: float = 0.0) -> np.ndarray:
     zero = np.flatnonzero(norms <= tol)
     if len(zero):
         raise ValueError(
-            f"{what}: {len(zero)} of {len(arr)} rows have zero norm ({_describe_rows(zero)}); "
+            f"{what}: {len(zero)} of {len(arr)} rows have zero norm ({describe_rows(zero)}); "
             "they have no direction and cannot be L2-normalised"
         )
     return arr / norms[:, None]
