@@ -252,7 +252,7 @@ def test_bad_inputs_raise_clear_errors(rng):
     zero[7] = 0.0
     with pytest.raises(ValueError, match=r"1 of 40 rows contain (NaN|inf) \(rows 3\)"):
         linear_probe(nan, y)
-    with pytest.raises(ValueError, match="NaN|inf"):
+    with pytest.raises(ValueError, match=r"NaN|inf"):
         modality_probe_accuracy(x, inf)
     with pytest.raises(ValueError, match="zero norm"):
         fusion_probe(x, zero, y)

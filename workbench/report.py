@@ -28,6 +28,9 @@ __all__ = ["ReportFiles", "compute_metrics", "pca_figure", "provenance", "write_
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 #: Above this many points the figure uses WebGL (Scattergl).
 WEBGL_ABOVE = 5000
+#: The metrics shown side by side in ``index.html`` (every metric is in each report and its metrics.json).
+INDEX_COLUMNS = ("centroid_distance", "relative_modality_gap", "mean_matched_cosine", "intra_cosine_a",
+                 "intra_cosine_b", "modality_probe_accuracy", "gap_top5_share")
 #: Lines joining matched pairs are drawn for at most this many pairs.
 MAX_PAIR_LINES = 2000
 
@@ -63,12 +66,9 @@ def provenance(source: str) -> dict[str, Any]:
     }
 
 
-def compute_metrics(paired: PairedEmbeddings) -> dict[str, float]:
-    """The report's gap metrics (each defined and cited in :mod:`workbench.gap`)."""
-    return {
-        "centroid_distance": gap.centroid_distance(paired),
-        "mean_matched_cosine": gap.mean_matched_cosine(paired),
-    }
+def compute_metrics(paired: PairedEmbeddings) -> dict[str, float | None]:
+    """The report's gap metrics: every key of :func:`workbench.gap.gap_report` (each defined and cited there)."""
+    return dict(gap.gap_report(paired))
 
 
 def _hover_text(paired: PairedEmbeddings) -> list[str]:
@@ -133,10 +133,14 @@ def pca_figure(paired: PairedEmbeddings, title: str = "", seed: int = 0) -> Any:
     return fig
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 90em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3em .8em; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }} .prov {{ color: #666; font-size: .85em; }}
 </style></head><body>
@@ -166,6 +170,7 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    metrics = gap.gap_report(paired)
     dupes = {e.modality if paired.a.modality != paired.b.modality else side: len(e) - e.n_unique
              for side, e in (("a", paired.a), ("b", paired.b))}
     record: dict[str, Any] = {
@@ -177,7 +182,8 @@ def write_report(
         "n_pairs": paired.n_pairs,
         "dim": paired.dim,
         "duplicate_rows": dupes,
-        "metrics": compute_metrics(paired),
+        "metrics": dict(metrics),
+        "notes": metrics.notes,
         "provenance": provenance(source or name),
     }
     metrics_path = out / "metrics.json"
@@ -187,7 +193,9 @@ def write_report(
 
     fig = pca_figure(paired)
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td class='num'>{v:.4f}</td></tr>" for k, v in record["metrics"].items()
+        f"<tr><td>{html.escape(k)}</td><td class='num'>{_fmt(v)}</td>"
+        f"<td class='prov'>{html.escape(metrics.notes.get(k, ''))}</td></tr>"
+        for k, v in record["metrics"].items()
     )
     summary = (
         f"{html.escape(paired.model)} &middot; {html.escape(paired.a.modality)} ({len(paired.a)}) and "
@@ -210,12 +218,12 @@ def write_report(
 def write_index(reports: list[ReportFiles], out_dir: str | os.PathLike[str]) -> Path:
     """An ``index.html`` with one row per report (its metrics, and a link to it)."""
     out = Path(out_dir)
-    names = sorted({k for r in reports for k in r.metrics["metrics"]})
+    names = [n for n in INDEX_COLUMNS if any(n in r.metrics["metrics"] for r in reports)]
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = "".join(
         f"<tr><td><a href='{html.escape(r.report_html.relative_to(out).as_posix())}'>"
         f"{html.escape(r.metrics['name'])}</a></td><td>{html.escape(r.metrics['model'])}</td>"
-        + "".join(f"<td class='num'>{r.metrics['metrics'].get(n, float('nan')):.4f}</td>" for n in names)
+        + "".join(f"<td class='num'>{_fmt(r.metrics['metrics'].get(n))}</td>" for n in names)
         + "</tr>"
         for r in reports
     )
