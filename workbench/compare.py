@@ -152,7 +152,11 @@ def compare_correctors(
         moved = _transformed(corrector, train, test)
         row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
         point = gap_report(moved, probe=probe, seed=seed)
-        samples = [gap_report(moved.subset(h), probe=False, seed=seed) for h in halves]
+        if moved.is_one_to_one:  # arrays skip building a PairedEmbeddings per half-sample (same values)
+            xa, xb = moved.matched()
+            samples = [gap_report(xa[h], xb[h], probe=False, seed=seed) for h in halves]
+        else:
+            samples = [gap_report(moved.subset(h), probe=False, seed=seed) for h in halves]
         for key, value in point.items():
             row[key] = value
             values = [s[key] for s in samples if s[key] is not None]
