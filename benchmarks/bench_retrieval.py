@@ -72,6 +72,8 @@ def run_method(name: str) -> tuple[float, dict]:
 
 def one(name: str) -> None:
     """Run one method in this process and print JSON: seconds, peak extra MB, metrics."""
+    import torch  # noqa: F401 - libraries are loaded before the baseline: memory counts data, not code
+
     make_data()  # warm the allocator the same way the measured run will
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds, out = run_method(name)
