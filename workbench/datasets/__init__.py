@@ -1,4 +1,4 @@
-"""Datasets: built-in real embeddings that work offline (more loaders arrive with the encoders).
+"""Datasets: built-in real embeddings that work offline, and loaders for the files of published protocols.
 
 Examples
 --------
@@ -18,8 +18,9 @@ import polars as pl
 
 from workbench.data import PairedEmbeddings
 from workbench.datasets import builtin
+from workbench.datasets.karpathy import KarpathySplit, load_karpathy
 
-__all__ = ["CITATION", "list", "load", "names"]
+__all__ = ["CITATION", "KarpathySplit", "list", "load", "load_karpathy", "names"]
 
 CITATION = builtin.CITATION
 
