@@ -28,7 +28,7 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = (
     "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "gap", "io", "probes", "projection",
-    "report", "retrieval",
+    "report", "retrieval", "towers", "train", "zeroshot",
 )
 
 __all__ = [
@@ -52,6 +52,9 @@ __all__ = [
     "projection",
     "report",
     "retrieval",
+    "towers",
+    "train",
+    "zeroshot",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

@@ -108,9 +108,10 @@ class ContrastiveTrainer:
         self.tower_b.to(self.device)
         self.tower_a.requires_grad_(self.train_a)
         self.tower_b.requires_grad_(self.train_b)
-        log_scale = torch.tensor(math.log(1.0 / self.temperature), device=self.device,
+        # scalars in float64 (a fixed temperature is reported exactly); they do not promote the float32 logits
+        log_scale = torch.tensor(math.log(1.0 / self.temperature), dtype=torch.float64, device=self.device,
                                  requires_grad=self.learn_temperature)
-        bias = torch.tensor(-10.0 if self.loss == "sigmoid" else 0.0, device=self.device,
+        bias = torch.tensor(-10.0 if self.loss == "sigmoid" else 0.0, dtype=torch.float64, device=self.device,
                             requires_grad=self.loss == "sigmoid")
         params = [p for t, on in ((self.tower_a, self.train_a), (self.tower_b, self.train_b)) if on
                   for p in t.parameters()]

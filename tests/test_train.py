@@ -1,0 +1,135 @@
+"""Contrastive training: the losses against independent formulas, determinism, frozen towers, the encoder view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from workbench import embed  # noqa: E402
+from workbench.gap import clip_loss  # noqa: E402
+from workbench.towers import BagOfWordsText, FeatureHead, ImageCNN  # noqa: E402
+from workbench.train import ContrastiveTrainer, ValidationSet, learning_curve, temperature_study  # noqa: E402
+
+
+def _toy(rng, n=240, dim=12):
+    """Row-paired features: b is a fixed linear map of a plus noise; two 'modalities' with different offsets."""
+    a = rng.normal(size=(n, dim)).astype(np.float32)
+    mix = rng.normal(size=(dim, dim)).astype(np.float32)
+    b = (a @ mix + 0.3 * rng.normal(size=(n, dim))).astype(np.float32)
+    return a, b
+
+
+def _trainer(seed=0, dim=12, **kw):
+    kw = {"epochs": 6, "batch_size": 40, "lr": 1e-2, **kw}
+    return ContrastiveTrainer(FeatureHead(dim, 8, hidden=32, seed=seed), FeatureHead(dim, 8, hidden=32, seed=seed + 1),
+                              seed=seed, **kw)
+
+
+def test_infonce_equals_the_numpy_clip_loss(rng):
+    za = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(16, 5))), dim=-1)
+    zb = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(16, 5))), dim=-1)
+    trainer = _trainer()
+    scale = torch.tensor(np.log(1 / 0.07))
+    ours = trainer._loss(za, zb, scale, torch.tensor(0.0)).item()
+    assert ours == pytest.approx(clip_loss(za.numpy(), zb.numpy(), logit_scale=1 / 0.07, batch_size=16), rel=1e-9)
+
+
+def test_sigmoid_loss_by_hand(rng):
+    za = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(6, 4))), dim=-1)
+    zb = torch.nn.functional.normalize(torch.tensor(rng.normal(size=(6, 4))), dim=-1)
+    trainer = _trainer(loss="sigmoid")
+    t, b = 10.0, -5.0
+    got = trainer._loss(za, zb, torch.tensor(np.log(t)), torch.tensor(b)).item()
+    logits = t * za.numpy() @ zb.numpy().T + b
+    z = 2 * np.eye(6) - 1
+    expected = np.sum(np.log1p(np.exp(-z * logits))) / 6  # -log sigmoid(z * logits), summed, per example (SigLIP)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_training_lowers_the_loss_and_aligns_held_out_pairs(rng):
+    a, b = _toy(rng)
+    val = ValidationSet(a[200:], b[200:])
+    trainer = _trainer().fit(a[:200], b[:200], validation=val)
+    h = trainer.history_
+    assert h.columns == ["epoch", "loss", "temperature", "centroid_distance", "r1_a_to_b", "r1_b_to_a"]
+    assert h["loss"][-1] < h["loss"][0]
+    assert h["r1_a_to_b"][-1] > 10 / 40 and h["r1_b_to_a"][-1] > 10 / 40  # 10x chance on 40 held-out pairs
+    # the recorded metrics are those of the final towers, recomputed here by hand
+    ea, eb = trainer.embed("a", a[200:]), trainer.embed("b", b[200:])
+    assert h["centroid_distance"][-1] == pytest.approx(np.linalg.norm(ea.mean(0) - eb.mean(0)), abs=1e-5)
+    sims = ea @ eb.T
+    assert h["r1_a_to_b"][-1] == pytest.approx(np.mean(sims.argmax(1) == np.arange(40)))
+
+
+def test_training_is_deterministic_and_leaves_global_rng_alone(rng):
+    a, b = _toy(rng)
+    state = torch.random.get_rng_state()
+    h1 = _trainer(seed=3).fit(a, b).history_
+    h2 = _trainer(seed=3).fit(a, b).history_
+    assert h1.equals(h2)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert not _trainer(seed=4).fit(a, b).history_.equals(h1)
+
+
+def test_fixed_temperature_and_frozen_tower(rng):
+    a, b = _toy(rng)
+    trainer = _trainer(learn_temperature=False, temperature=0.2, train_b=False)
+    frozen = {k: v.clone() for k, v in trainer.tower_b.state_dict().items()}
+    trainer.fit(a, b)
+    assert trainer.history_["temperature"].to_list() == pytest.approx([0.2] * 6, abs=1e-12)
+    for k, v in trainer.tower_b.state_dict().items():
+        assert torch.equal(v, frozen[k]), k
+
+
+def test_trained_model_is_an_encoder_with_a_cache(rng, tmp_path):
+    a, b = _toy(rng, n=80)
+    trainer = _trainer(epochs=1).fit(a, b)
+    encoder = trainer.as_encoder(("sensor", "other"), "toy-dual")
+    first = embed(encoder, list(a[:10]), "sensor", cache_dir=tmp_path, progress=False)
+    np.testing.assert_allclose(first.vectors, trainer.embed("a", a[:10]), atol=1e-6)
+    assert embed(encoder, list(a[:10]), "sensor", cache_dir=tmp_path, progress=False).vectors.tobytes() == \
+        first.vectors.tobytes()
+
+
+def test_image_and_text_towers_train_end_to_end(rng):
+    colors = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], dtype=np.uint8)
+    names = ["red", "green", "blue", "yellow"]
+    n = 160
+    ci = rng.integers(0, 4, n)
+    images = np.zeros((n, 64, 64, 3), np.uint8)
+    images[:] = colors[ci][:, None, None, :]
+    captions = [f"a {names[c]} picture" for c in ci]
+    trainer = ContrastiveTrainer(ImageCNN(16, width=16, seed=0), BagOfWordsText(captions, 16, seed=0), epochs=10,
+                                 batch_size=40, lr=5e-3)
+    relevance = np.argwhere(ci[:, None] == ci[None, :])
+    trainer.fit(images, captions, validation=ValidationSet(images, captions, relevance))
+    assert trainer.history_["r1_a_to_b"][-1] > 0.9  # colour is trivially learnable
+
+
+def test_studies_run_over_sizes_seeds_and_temperatures(rng):
+    a, b = _toy(rng, n=200)
+    val = ValidationSet(a[160:], b[160:])
+    runs, summary = learning_curve(lambda s: _trainer(seed=s, epochs=3), a[:160], b[:160], val, sizes=[20, 160],
+                                   seeds=[0, 1])
+    assert runs.height == 4 and summary["n_pairs"].to_list() == [20, 160]
+    assert {"r1_a_to_b", "r1_a_to_b_lo", "r1_a_to_b_hi", "centroid_distance"} <= set(summary.columns)
+    table = temperature_study(lambda tau, s: _trainer(seed=s, epochs=2, temperature=tau, learn_temperature=False),
+                              a[:160], b[:160], val, temperatures=(0.05, 1.0))
+    assert table["temperature"].to_list() == [0.05, 1.0]
+    again = temperature_study(lambda tau, s: _trainer(seed=s, epochs=2, temperature=tau, learn_temperature=False),
+                              a[:160], b[:160], val, temperatures=(0.05, 1.0))
+    assert table.equals(again)
+
+
+def test_bad_arguments(rng):
+    a, b = _toy(rng, n=20)
+    with pytest.raises(ValueError, match="row-paired"):
+        _trainer().fit(a, b[:10])
+    with pytest.raises(ValueError, match="loss"):
+        _trainer(loss="triplet")
+    with pytest.raises(ValueError, match="at least one tower"):
+        _trainer(train_a=False, train_b=False)
+    with pytest.raises(ValueError, match="temperature"):
+        _trainer(temperature=0)
