@@ -32,6 +32,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="a .npz/.parquet file written by PairedEmbeddings.save (repeatable)")
     report.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     report.add_argument("--quiet", action="store_true", help="print only where the reports are")
+
+    reproduce = sub.add_parser("reproduce", help="run a published protocol and print our numbers beside the paper's")
+    reproduce.add_argument("protocol", choices=["openclip-retrieval"])
+    reproduce.add_argument("--model", default="ViT-B-32", help="an open_clip architecture")
+    reproduce.add_argument("--pretrained", default="laion2b_s34b_b79k",
+                           help="an open_clip pretrained tag, a checkpoint path, or 'none' for random weights")
+    data = reproduce.add_mutually_exclusive_group(required=True)
+    data.add_argument("--coco", type=Path, metavar="JSON", help="Karpathy dataset_coco.json (5k test split)")
+    data.add_argument("--flickr", type=Path, metavar="JSON", help="Karpathy dataset_flickr30k.json (1k test split)")
+    reproduce.add_argument("--image-root", type=Path, metavar="DIR",
+                           help="folder the JSON's image paths are relative to (default: beside the JSON)")
+    reproduce.add_argument("--batch-size", type=int, default=64)
     return parser
 
 
@@ -73,6 +85,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from workbench.reproduce import openclip_retrieval
+
+    json_path = args.coco or args.flickr
+    pretrained = None if str(args.pretrained).lower() in ("none", "random") else args.pretrained
+    result = openclip_retrieval(args.model, pretrained, json_path, image_root=args.image_root or json_path.parent,
+                                batch_size=args.batch_size)
+    print(f"{result.dataset} {result.n_images} images, {result.n_captions} captions; "
+          f"open_clip {result.model} / {result.pretrained or 'random init'}")
+    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, float_precision=4):
+        print(result.table())
+    if not result.published:
+        print("(no published numbers for this model, weights and dataset)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     args = _parser().parse_args(argv)
@@ -85,8 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             with pl.Config(tbl_rows=-1, tbl_width_chars=160, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
                 print(datasets.list())
             return 0
+        if args.command == "reproduce":
+            return _reproduce(args)
         return _report(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return 2
 
