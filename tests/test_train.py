@@ -51,8 +51,10 @@ def test_sigmoid_loss_by_hand(rng):
 def test_training_lowers_the_loss_and_aligns_held_out_pairs(rng):
     a, b = _toy(rng)
     val = ValidationSet(a[200:], b[200:])
-    trainer = _trainer().fit(a[:200], b[:200], validation=val)
+    seen = []
+    trainer = _trainer().fit(a[:200], b[:200], validation=val, on_epoch=seen.append)
     h = trainer.history_
+    assert seen == h.rows(named=True)
     assert h.columns == ["epoch", "loss", "temperature", "centroid_distance", "r1_a_to_b", "r1_b_to_a"]
     assert h["loss"][-1] < h["loss"][0]
     assert h["r1_a_to_b"][-1] > 10 / 40 and h["r1_b_to_a"][-1] > 10 / 40  # 10x chance on 40 held-out pairs

@@ -93,8 +93,11 @@ class ContrastiveTrainer:
 
     # -- training --------------------------------------------------------------------------------------------------
     def fit(self, items_a: Any, items_b: Any, *, validation: ValidationSet | None = None,
-            progress: bool = False) -> ContrastiveTrainer:
-        """Train on row-paired items (row i of ``items_a`` with row i of ``items_b``); returns ``self``."""
+            progress: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> ContrastiveTrainer:
+        """Train on row-paired items (row i of ``items_a`` with row i of ``items_b``); returns ``self``.
+
+        ``on_epoch(row)`` is called after every epoch with that epoch's history row (live monitors use it).
+        """
         import torch
         from tqdm.auto import tqdm
 
@@ -142,6 +145,8 @@ class ContrastiveTrainer:
             if validation is not None:
                 row.update(self.evaluate(validation))
             rows.append(row)
+            if on_epoch is not None:
+                on_epoch(dict(row))
         self.tower_a.eval()
         self.tower_b.eval()
         self.temperature_ = float(torch.exp(-log_scale.detach()))
