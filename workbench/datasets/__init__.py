@@ -1,4 +1,4 @@
-"""Datasets: built-in real embeddings that work offline, and loaders for the files of published protocols.
+"""Datasets: built-in real embeddings, synthetic paired worlds, and loaders for folders and published protocols.
 
 Examples
 --------
@@ -18,9 +18,25 @@ import polars as pl
 
 from workbench.data import PairedEmbeddings
 from workbench.datasets import builtin
+from workbench.datasets.folders import PairedItems, SkippedItemsWarning, audio_captions, image_captions
 from workbench.datasets.karpathy import KarpathySplit, load_karpathy
+from workbench.datasets.worlds import World, shapes, tones
 
-__all__ = ["CITATION", "KarpathySplit", "list", "load", "load_karpathy", "names"]
+__all__ = [
+    "CITATION",
+    "KarpathySplit",
+    "PairedItems",
+    "SkippedItemsWarning",
+    "World",
+    "audio_captions",
+    "image_captions",
+    "list",
+    "load",
+    "load_karpathy",
+    "names",
+    "shapes",
+    "tones",
+]
 
 CITATION = builtin.CITATION
 
