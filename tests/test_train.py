@@ -135,3 +135,56 @@ def test_bad_arguments(rng):
         _trainer(train_a=False, train_b=False)
     with pytest.raises(ValueError, match="temperature"):
         _trainer(temperature=0)
+
+
+@pytest.fixture(scope="module")
+def shapes_model():
+    from workbench.datasets import shapes
+
+    world = shapes(2000, seed=0, with_sound=True)
+    # hold out whole (shape, colour) combinations first, then a random held-out part of the seen ones
+    seen, unseen = world.split(0.2, seed=0, compositional=True)
+    train, test = seen.split(0.2, seed=0)
+    trainer = ContrastiveTrainer(ImageCNN(64, width=32, seed=0), BagOfWordsText(train.captions, 64, seed=0),
+                                 epochs=8, batch_size=128, lr=3e-3, seed=0)
+    trainer.fit(train.images, train.captions, validation=ValidationSet(test.images, test.captions, test.relevance()))
+    return world, train, test, unseen, trainer
+
+
+def test_shapes_alignment_reaches_retrieval_and_shows_a_gap(shapes_model):
+    _world, _train, test, unseen, trainer = shapes_model
+    final = trainer.history_.row(-1, named=True)
+    # relevance by caption: every held-out item with the identical caption is a correct match
+    n_captions = test.items["caption"].n_unique()
+    assert final["r1_a_to_b"] >= 0.5 and final["r1_b_to_a"] >= 0.5
+    assert final["r1_a_to_b"] >= 10 / n_captions and final["r1_b_to_a"] >= 10 / n_captions
+    assert final["centroid_distance"] > 0.1  # the trained space has a modality gap
+    # recomputed by hand from the towers
+    ea, eb = trainer.embed("a", test.images), trainer.embed("b", test.captions)
+    groups = test.caption_groups()
+    best = (ea @ eb.T).argmax(axis=1)
+    assert np.mean(groups[best] == groups) == pytest.approx(final["r1_a_to_b"], abs=0.01)  # ties aside
+    # the compositional split: shape-colour combinations never seen in training, reported beside it
+    comp = trainer.evaluate(ValidationSet(unseen.images, unseen.captions, unseen.relevance()))
+    print(f"seen combinations R@1 {final['r1_a_to_b']:.3f} / {final['r1_b_to_a']:.3f}; "
+          f"unseen combinations R@1 {comp['r1_a_to_b']:.3f} / {comp['r1_b_to_a']:.3f}")
+    assert 0.0 <= comp["r1_a_to_b"] <= 1.0 and 0.0 <= comp["r1_b_to_a"] <= 1.0
+
+
+def test_progressive_alignment_of_sound_to_the_frozen_caption_space(shapes_model):
+    from workbench.retrieval import per_query_ranks
+    from workbench.towers import AudioCNN
+
+    world, train, test, _unseen, image_text = shapes_model
+    # train only the new sound tower against the frozen caption tower (ImageBind-style)
+    sound_text = ContrastiveTrainer(AudioCNN(64, sample_rate=world.sample_rate, seed=0), image_text.tower_b,
+                                    train_b=False, epochs=6, batch_size=128, lr=3e-3, seed=0)
+    frozen = {k: v.clone() for k, v in image_text.tower_b.state_dict().items()}
+    sound_text.fit(train.sounds, train.captions)
+    assert all(torch.equal(v, frozen[k]) for k, v in image_text.tower_b.state_dict().items())
+    # emergent sound -> image retrieval, never trained: relevance by caption
+    sounds = sound_text.embed("a", test.sounds)
+    images = image_text.embed("a", test.images)
+    emergent = per_query_ranks(sounds, images, test.relevance()).recall(1)
+    chance = 1 / test.items["caption"].n_unique()
+    assert emergent > 5 * chance
