@@ -28,7 +28,7 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = (
     "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "gap", "io", "probes", "projection",
-    "report", "retrieval", "towers", "train", "zeroshot",
+    "report", "retrieval", "towers", "train", "zeroshot", "export", "reproduce",
 )
 
 __all__ = [
@@ -46,11 +46,13 @@ __all__ = [
     "datasets",
     "embed",
     "encoders",
+    "export",
     "gap",
     "io",
     "probes",
     "projection",
     "report",
+    "reproduce",
     "retrieval",
     "towers",
     "train",
@@ -66,11 +68,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         data,
         datasets,
         encoders,
+        export,
         gap,
         io,
         probes,
         projection,
         report,
+        reproduce,
         retrieval,
     )
     from workbench.cache import EmbeddingCache, embed
