@@ -64,7 +64,7 @@ class ImageCNN(nn.Module):
         arr = np.asarray(images)
         if arr.ndim != 4 or arr.shape[-1] != 3:
             raise ValueError(f"images must be (N, H, W, 3) uint8 arrays, got shape {arr.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(np.array(arr, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
         return (x - 0.5) / 0.25
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,10 +117,10 @@ class AudioCNN(nn.Module):
 
     def prepare(self, waveforms: Any) -> torch.Tensor:
         """(N, samples) float waveforms at ``sample_rate`` -> (N, 1, n_mels, frames) log-mel spectrograms."""
-        arr = np.asarray(waveforms, dtype=np.float32)
+        arr = np.array(waveforms, dtype=np.float32)  # a writable copy (torch refuses read-only arrays)
         if arr.ndim != 2:
             raise ValueError(f"waveforms must be (N, samples) mono arrays, got shape {arr.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(arr))
+        x = torch.from_numpy(arr)
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window, return_complex=True).abs() ** 2
         return torch.log(self.mel @ spec + 1e-6).unsqueeze(1)
 
@@ -189,10 +189,10 @@ class FeatureHead(nn.Module):
                 self.net = nn.Linear(in_dim, dim)
 
     def prepare(self, features: Any) -> torch.Tensor:
-        arr = np.asarray(features, dtype=np.float32)
+        arr = np.array(features, dtype=np.float32)  # a writable copy (torch refuses read-only arrays)
         if arr.ndim != 2:
             raise ValueError(f"features must be (N, D), got shape {arr.shape}")
-        return torch.from_numpy(np.ascontiguousarray(arr))
+        return torch.from_numpy(arr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
