@@ -9,9 +9,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from workbench import PairedEmbeddings, datasets
+from workbench import PairedEmbeddings, datasets, gap
 from workbench.cli import main
 from workbench.report import pca_figure
+from workbench.retrieval import matched_ranks
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -19,25 +20,56 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def test_report_for_one_builtin_set(tmp_path, capsys):
-    assert main(["report", "--dataset", "liang2022/clip", "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "report.html"]
-    record = json.loads((tmp_path / "metrics.json").read_text())
+@pytest.fixture(scope="module")
+def clip_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clip-report")
+    assert main(["report", "--dataset", "liang2022/clip", "--out", str(out), "--resamples", "50"]) == 0
+    return out
 
+
+def test_report_files(clip_report):
+    names = sorted(p.name for p in clip_report.iterdir())
+    assert names == ["figures", "metrics.json", "metrics.md", "metrics.tex", "report.html"]
+    figures = sorted(p.name for p in (clip_report / "figures").iterdir())
+    for key in ("pca", "cosines", "gap_dimensions", "loss_landscape"):
+        for suffix in (".pdf", ".svg", ".png", ".provenance.json"):
+            assert key + suffix in figures
+    assert (clip_report / "figures" / "pca.pdf").read_bytes().startswith(b"%PDF")
+    assert (clip_report / "figures" / "pca.png").read_bytes().startswith(b"\x89PNG")
+    assert not [p for p in clip_report.rglob("*.tmp")]
+
+
+def test_report_values_equal_direct_calls(clip_report):
+    record = json.loads((clip_report / "metrics.json").read_text())
     with (resources.files("workbench.datasets") / "data" / "liang2022" / "features_clip.npy").open("rb") as f:
         raw = np.load(f)
     a, b = _unit(raw[0]), _unit(raw[1])
     assert record["metrics"]["centroid_distance"] == pytest.approx(np.linalg.norm(a.mean(0) - b.mean(0)), abs=1e-6)
     assert record["metrics"]["mean_matched_cosine"] == pytest.approx(np.mean(np.sum(a * b, axis=1)), abs=1e-6)
-    assert record["modalities"] == ["image", "text"] and record["n_pairs"] == 500 and record["dim"] == 512
-    assert record["provenance"]["source"] == "liang2022/clip"
-    assert record["provenance"]["packages"]["numpy"] == np.__version__
+    direct = gap.gap_report(datasets.load("liang2022/clip"))
+    for key, value in direct.items():
+        assert record["metrics"][key] == pytest.approx(value, abs=1e-9), key
+    sims = a @ b.T
+    assert record["retrieval"]["a_to_b_recall@1"] == pytest.approx(np.mean(sims.argmax(1) == np.arange(500)))
+    assert record["retrieval"]["b_to_a_recall@1"] == pytest.approx(np.mean(sims.argmax(0) == np.arange(500)))
+    ranks_ab, _ = matched_ranks(a, b)
+    assert record["retrieval"]["a_to_b_mean_rank"] == pytest.approx(ranks_ab.mean())
+    names = [row["corrector"] for row in record["correctors"]]
+    assert names[0] == "none" and "GapShift(delta=1.0)" in names
+    prov = record["provenance"]
+    assert prov["source"] == "liang2022/clip" and prov["packages"]["numpy"] == np.__version__
+    assert prov["correctors"]["GapShift(delta=1.0)"]["params"] == {"delta": 1.0}
+    assert len(prov["data_sha256"]) == 64
 
-    page = (tmp_path / "report.html").read_text()
-    assert page.count('class="plotly-graph-div"') == 1
-    assert '"name":"image (500)"' in page and '"name":"text (500)"' in page
-    assert "0.8514" in page  # the metric table
-    assert "report.html" in capsys.readouterr().out
+
+def test_report_html_and_tables(clip_report):
+    page = (clip_report / "report.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 4
+    assert page.count("<script type=\"text/javascript\">/**") <= 1 or page.count("plotly.js v") <= 2  # js once
+    assert '"name":"image (500)"' in page and "0.8514" in page
+    tex = (clip_report / "metrics.tex").read_text()
+    assert tex.count("\\toprule") == 3 and "centroid\\_distance" in tex
+    assert "±" in (clip_report / "metrics.md").read_text()
 
 
 def test_pca_figure_matches_an_independent_svd():
@@ -53,29 +85,31 @@ def test_pca_figure_matches_an_independent_svd():
     for k in range(2):  # principal axes are defined up to sign
         sign = np.sign(np.dot(coords[:, k], expected[:, k]))
         np.testing.assert_allclose(coords[:, k], sign * expected[:, k], atol=1e-5)
-    # the hidden "pairs" trace joins each matched pair
     lines = next(t for t in fig.data if t.name == "pairs")
     assert lines.visible == "legendonly" and len(lines.x) == 3 * paired.n_pairs
 
 
-def test_report_for_every_builtin_set_and_a_saved_file(tmp_path, capsys):
+def test_every_builtin_set_and_a_saved_file_with_a_summary(tmp_path):
     mine = PairedEmbeddings.from_arrays(np.random.default_rng(0).normal(size=(30, 8)),
                                         np.random.default_rng(1).normal(size=(30, 8)), modalities=("audio", "text"))
     mine.save(tmp_path / "mine.npz")
     out = tmp_path / "reports"
-    assert main(["report", "--dataset", "all", "--embeddings", str(tmp_path / "mine.npz"), "--out", str(out)]) == 0
+    assert main(["report", "--dataset", "all", "--embeddings", str(tmp_path / "mine.npz"), "--out", str(out),
+                 "--no-figures", "--resamples", "20"]) == 0
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert folders == sorted([n.replace("/", "-") for n in datasets.names()] + ["mine"])
-    for folder in folders:
-        assert (out / folder / "metrics.json").is_file() and (out / folder / "report.html").is_file()
     index = (out / "index.html").read_text()
     assert len(re.findall(r"<a href='[^']+/report.html'>", index)) == 9
-    record = json.loads((out / "mine" / "metrics.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())["rows"]
+    assert [r["set"] for r in summary][-1] == "mine" and len(summary) == 9
+    for row in summary:
+        record = json.loads((out / row["set"].replace("/", "-") / "metrics.json").read_text())
+        assert row["centroid_distance"] == record["metrics"]["centroid_distance"]
     a, b = mine.matched()
-    assert record["metrics"]["centroid_distance"] == pytest.approx(
-        np.linalg.norm(_unit(a).mean(0) - _unit(b).mean(0)), abs=1e-6)
+    assert summary[-1]["centroid_distance"] == pytest.approx(np.linalg.norm(_unit(a).mean(0) - _unit(b).mean(0)))
     convirt = json.loads((out / "liang2022-convirt" / "metrics.json").read_text())
-    assert convirt["duplicate_rows"] == {"image": 0, "text": 57}
+    assert convirt["duplicate_rows"] == {"a": 0, "b": 57}
+    assert "\\toprule" in (out / "summary.tex").read_text()
 
 
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):

@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a .npz/.parquet file written by PairedEmbeddings.save (repeatable)")
     report.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     report.add_argument("--quiet", action="store_true", help="print only where the reports are")
+    report.add_argument("--no-figures", action="store_true", help="skip the static PDF/SVG/PNG figures")
+    report.add_argument("--resamples", type=int, default=200, help="resamples for the corrector intervals")
 
     reproduce = sub.add_parser("reproduce", help="run a published protocol and print our numbers beside the paper's")
     reproduce.add_argument("protocol", choices=["openclip-retrieval"])
@@ -71,7 +73,8 @@ def _report(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
             paired = datasets.load(source) if source in names else PairedEmbeddings.load(source)
         out = args.out / _slug(label) if several else args.out
-        files = write_report(paired, out, name=label, source=source)
+        files = write_report(paired, out, name=label, source=source, figures=not args.no_figures,
+                             n_resamples=args.resamples)
         written.append(files)
         if not args.quiet:
             m = files.metrics["metrics"]

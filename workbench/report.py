@@ -1,43 +1,70 @@
-"""The study report: ``metrics.json`` and a self-contained interactive ``report.html`` per paired set.
+"""The study report: one folder per paired set with metrics, tables, figures and their provenance.
 
-Later issues grow the metrics and figures; the shape stays: one folder per input, every file written atomically,
-every file carrying its provenance (package versions, data source, time).
+For each input, :func:`write_report` writes
+
+- ``metrics.json``: every :func:`~workbench.gap.gap_report` metric, retrieval both ways (R@1/5/10, ranks, mAP),
+  the corrector comparison (held-out, with 95% intervals), and provenance (package versions, a SHA-256 of the data,
+  the encoder fingerprint when there is one, seeds, the correctors' parameters);
+- ``metrics.tex`` (booktabs tables) and ``metrics.md``;
+- ``figures/*.pdf|svg|png`` in a paper style (with provenance sidecars), when Chromium is available;
+- ``report.html``: the same figures, interactive, in one self-contained page.
+
+:func:`write_index` adds, for several inputs, one summary table across them (the domain check: the same metrics for
+each model and dataset side by side) as ``summary.json``, ``summary.tex``, ``summary.md`` and ``index.html``.
+Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
 import platform
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from workbench import gap
 from workbench.data import PairedEmbeddings
+from workbench.figures import MAX_PAIR_LINES, PALETTE, WEBGL_ABOVE, pca_figure
 from workbench.io import atomic_write
 
-__all__ = ["ReportFiles", "compute_metrics", "pca_figure", "provenance", "write_index", "write_report"]
+__all__ = [
+    "DEFAULT_CORRECTORS",
+    "INDEX_COLUMNS",
+    "MAX_PAIR_LINES",
+    "PALETTE",
+    "WEBGL_ABOVE",
+    "ReportFiles",
+    "compute_metrics",
+    "data_sha256",
+    "pca_figure",
+    "provenance",
+    "retrieval_metrics",
+    "write_index",
+    "write_report",
+]
 
-#: Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, orange, ...).
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
-#: Above this many points the figure uses WebGL (Scattergl).
-WEBGL_ABOVE = 5000
-#: The metrics shown side by side in ``index.html`` (every metric is in each report and its metrics.json).
+#: The metrics shown side by side in the summary table (every metric is in each report and its metrics.json).
 INDEX_COLUMNS = ("centroid_distance", "relative_modality_gap", "mean_matched_cosine", "intra_cosine_a",
-                 "intra_cosine_b", "modality_probe_accuracy", "gap_top5_share")
-#: Lines joining matched pairs are drawn for at most this many pairs.
-MAX_PAIR_LINES = 2000
+                 "intra_cosine_b", "modality_probe_accuracy", "gap_top5_share", "a_to_b_recall@1", "b_to_a_recall@1")
+#: Correctors compared in every report (names of :mod:`workbench.correct` classes with their parameters).
+DEFAULT_CORRECTORS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("GapShift", {"delta": 1.0}), ("MeanCenter", {}), ("Standardize", {}), ("Procrustes", {}),
+)
 
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """Where one report's files were written, and its metrics."""
+    """Where one report's files were written, and its metrics record."""
 
     directory: Path
     metrics_json: Path
@@ -52,85 +79,56 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def provenance(source: str) -> dict[str, Any]:
-    """What produced a result: the data source, package versions, platform and UTC time."""
+def data_sha256(paired: PairedEmbeddings) -> str:
+    """SHA-256 over both sides' vectors and the pairing: identifies exactly what was analysed."""
+    digest = hashlib.sha256()
+    for arr in (paired.a.vectors, paired.b.vectors, paired.pairs):
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def provenance(source: str, **extra: Any) -> dict[str, Any]:
+    """What produced a result: the data source, package versions, platform, UTC time, and anything in ``extra``."""
     from workbench import __version__
 
     return {
         "source": source,
         "workbench": __version__,
         "python": platform.python_version(),
-        "packages": {d: _version(d) for d in ("numpy", "polars", "scikit-learn", "plotly")},
+        "packages": {d: _version(d) for d in ("numpy", "polars", "scikit-learn", "plotly", "torch", "kaleido")},
         "platform": platform.platform(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
     }
 
 
 def compute_metrics(paired: PairedEmbeddings) -> dict[str, float | None]:
-    """The report's gap metrics: every key of :func:`workbench.gap.gap_report` (each defined and cited there)."""
+    """Every key of :func:`workbench.gap.gap_report` (each defined and cited there)."""
     return dict(gap.gap_report(paired))
 
 
-def _hover_text(paired: PairedEmbeddings) -> list[str]:
-    texts = []
-    for e in (paired.a, paired.b):
-        columns = [c for c in ("id", "caption", "label", "path") if c in e.metadata.columns]
-        rows = e.metadata.select(columns).rows()
-        texts.extend(
-            "<br>".join(
-                [f"<b>{html.escape(e.modality)}</b>"]
-                + [f"{c}: {html.escape(str(v))[:120]}" for c, v in zip(columns, row, strict=True)]
-            )
-            for row in rows
-        )
-    return texts
+def retrieval_metrics(paired: PairedEmbeddings, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """R@K, mean/median rank and mAP both ways over the pairs (``a_to_b_*``: an a item queries the b items)."""
+    from workbench.retrieval import evaluate_queries
+
+    out = {}
+    for label, q, g, rel in (("a_to_b", paired.a, paired.b, paired.pairs), ("b_to_a", paired.b, paired.a,
+                                                                             paired.pairs[:, ::-1])):
+        rows = np.unique(rel[:, 0])  # only items that have a partner ask a query
+        remap = np.full(len(q), -1)
+        remap[rows] = np.arange(len(rows))
+        queries_rel = np.stack([remap[rel[:, 0]], rel[:, 1]], axis=1)
+        for key, value in evaluate_queries(q.vectors[rows], g.vectors, queries_rel, ks).items():
+            out[f"{label}_{key}"] = value
+    return out
 
 
-def pca_figure(paired: PairedEmbeddings, title: str = "", seed: int = 0) -> Any:
-    """Both modalities in one PCA projection (fitted on all their rows), coloured by modality.
+def _correctors(spec: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    from workbench import correct
 
-    Matched pairs can be joined by lines (legend entry "pairs", hidden at first).
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-    """
-    import plotly.graph_objects as go
-
-    from workbench.projection import pca_2d
-
-    n_a = len(paired.a)
-    coords, ratio = pca_2d(np.concatenate([paired.a.vectors, paired.b.vectors]), seed=seed)
-    hover = _hover_text(paired)
-    scatter = go.Scattergl if len(coords) > WEBGL_ABOVE else go.Scatter
-    fig = go.Figure()
-    if paired.n_pairs <= MAX_PAIR_LINES:
-        ia, ib = paired.pairs[:, 0], paired.pairs[:, 1] + n_a
-        xs = np.column_stack([coords[ia, 0], coords[ib, 0], np.full(len(ia), np.nan)]).ravel()
-        ys = np.column_stack([coords[ia, 1], coords[ib, 1], np.full(len(ia), np.nan)]).ravel()
-        fig.add_trace(
-            go.Scatter(x=xs, y=ys, mode="lines", name="pairs", visible="legendonly", hoverinfo="skip",
-                       line={"color": "rgba(120,120,120,0.35)", "width": 1})
-        )
-    for k, (e, part) in enumerate(((paired.a, slice(0, n_a)), (paired.b, slice(n_a, None)))):
-        fig.add_trace(
-            scatter(
-                x=coords[part, 0], y=coords[part, 1], mode="markers", name=f"{e.modality} ({len(e)})",
-                marker={"color": PALETTE[k], "size": 5, "opacity": 0.75},
-                text=hover[part], hovertemplate="%{text}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        title=title or f"{paired.model}: {paired.a.modality} and {paired.b.modality} (PCA)",
-        xaxis_title=f"PC 1 ({ratio[0]:.1%} of variance)",
-        yaxis_title=f"PC 2 ({ratio[1]:.1%} of variance)",
-        template="simple_white",
-        legend={"itemsizing": "constant"},
-        width=760,
-        height=600,
-    )
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig
+    return {f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})": getattr(correct, name)(**params)
+            for name, params in spec}
 
 
 def _fmt(value: float | None) -> str:
@@ -140,39 +138,79 @@ def _fmt(value: float | None) -> str:
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 90em; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 90em; color: #222; padding: 0 1em; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3em .8em; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }} .prov {{ color: #666; font-size: .85em; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}</p>
-<h2>Metrics</h2>
-<table><tr><th>metric</th><th>value</th></tr>{rows}</table>
-<h2>Both modalities in one projection</h2>
-{figure}
+{body}
 <h2>Provenance</h2>
 <pre class="prov">{provenance}</pre>
 </body></html>
 """
 
 
+def _table_html(table: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    rows = []
+    for row in table.rows():
+        cells = []
+        for v in row:
+            if isinstance(v, float) or v is None:
+                cells.append(f"<td class='num'>{_fmt(v)}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
 def write_report(
-    paired: PairedEmbeddings, out_dir: str | os.PathLike[str], *, name: str, source: str | None = None
+    paired: PairedEmbeddings,
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str,
+    source: str | None = None,
+    figures: bool = True,
+    formats: Sequence[str] = ("pdf", "svg", "png"),
+    correctors: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_CORRECTORS,
+    n_resamples: int = 200,
+    seed: int = 0,
+    encoder_fingerprint: str | None = None,
 ) -> ReportFiles:
-    """Write ``metrics.json`` and ``report.html`` for one paired set into ``out_dir``.
+    """Write the study of one paired set into ``out_dir`` (see the module docstring for the files).
+
+    Parameters
+    ----------
+    figures : bool
+        Export static figures (needs Chromium; without it the report notes why and goes on).
+    correctors : sequence of (class name, parameters)
+        Compared on held-out pairs (half of the items, seeded); empty to skip.
+    n_resamples : int
+        Resamples for the corrector comparison's intervals.
 
     Examples
     --------
     >>> import tempfile, workbench
-    >>> files = write_report(workbench.datasets.load("liang2022/clip"), tempfile.mkdtemp(), name="liang2022/clip")
+    >>> files = write_report(workbench.datasets.load("liang2022/clip"), tempfile.mkdtemp(), name="liang2022/clip",
+    ...                      figures=False, correctors=())
     >>> round(files.metrics["metrics"]["centroid_distance"], 4)
     0.8514
     """
+    from workbench.compare import compare_correctors
+    from workbench.export import ExportError, save_figures, to_latex, to_markdown
+    from workbench.figures import cosine_histogram_figure, gap_dimensions_figure, loss_landscape_figure
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = gap.gap_report(paired)
-    dupes = {e.modality if paired.a.modality != paired.b.modality else side: len(e) - e.n_unique
-             for side, e in (("a", paired.a), ("b", paired.b))}
+    metrics = gap.gap_report(paired, seed=seed)
+    retrieval = retrieval_metrics(paired)
+    notes = dict(metrics.notes)
+    comparison = None
+    corrector_objects = _correctors(correctors)
+    if corrector_objects and min(len(np.unique(paired.pairs[:, 0])), paired.n_pairs) >= 8:
+        comparison = compare_correctors(paired, corrector_objects, n_resamples=n_resamples, seed=seed, probe=False)
+    dupes = {side: len(e) - e.n_unique for side, e in (("a", paired.a), ("b", paired.b))}
     record: dict[str, Any] = {
         "name": name,
         "model": paired.model,
@@ -183,58 +221,109 @@ def write_report(
         "dim": paired.dim,
         "duplicate_rows": dupes,
         "metrics": dict(metrics),
-        "notes": metrics.notes,
-        "provenance": provenance(source or name),
+        "retrieval": retrieval,
+        "correctors": comparison.to_dicts() if comparison is not None else [],
+        "notes": notes,
+        "provenance": provenance(
+            source or name, data_sha256=data_sha256(paired), encoder_fingerprint=encoder_fingerprint, seed=seed,
+            correctors={k: {"class": type(v).__name__, "params": v.get_params()} for k, v in corrector_objects.items()},
+            n_resamples=n_resamples,
+        ),
     }
-    metrics_path = out / "metrics.json"
-    with atomic_write(metrics_path, "w") as handle:
-        json.dump(record, handle, indent=2)
-        handle.write("\n")
 
-    fig = pca_figure(paired)
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td class='num'>{_fmt(v)}</td>"
-        f"<td class='prov'>{html.escape(metrics.notes.get(k, ''))}</td></tr>"
-        for k, v in record["metrics"].items()
-    )
+    # tables
+    gap_table = pl.DataFrame({"metric": list(metrics), "value": [metrics[k] for k in metrics]},
+                             schema={"metric": pl.String, "value": pl.Float64})
+    retrieval_table = pl.DataFrame({"metric": list(retrieval), "value": list(retrieval.values())})
+    tex = [to_latex(gap_table, caption=f"Gap metrics: {name}", label=f"tab:gap-{_slug(name)}"),
+           to_latex(retrieval_table, caption=f"Retrieval: {name}", label=f"tab:retrieval-{_slug(name)}")]
+    md = [f"# {name}\n", to_markdown(gap_table), "", to_markdown(retrieval_table)]
+    if comparison is not None:
+        shown = ["centroid_distance", "relative_modality_gap",
+                 *[c for c in comparison.columns if c.endswith("R@1")]]
+        keep = ["corrector", *[c + suffix for c in shown for suffix in ("", "_lo", "_hi")]]
+        tex.append(to_latex(comparison.select(keep), caption=f"Gap correctors on held-out pairs: {name}",
+                            label=f"tab:correctors-{_slug(name)}"))
+        md += ["", to_markdown(comparison.select(keep))]
+
+    # figures
+    landscape = gap.gap_loss_landscape(paired) if paired.is_one_to_one else None
+    figs = {"pca": pca_figure(paired), "cosines": cosine_histogram_figure(paired),
+            "gap_dimensions": gap_dimensions_figure(paired)}
+    if landscape is not None:
+        figs["loss_landscape"] = loss_landscape_figure(landscape)
+    if figures:
+        try:
+            save_figures([(fig, out / "figures" / key) for key, fig in figs.items()], formats=formats,
+                         provenance=record["provenance"])
+        except ExportError as exc:
+            notes["figures"] = f"static figures not written: {exc}"
+            warnings.warn(notes["figures"], stacklevel=2)
+    else:
+        notes["figures"] = "static figures not requested"
+
+    with atomic_write(out / "metrics.json", "w") as handle:
+        json.dump(record, handle, indent=2, default=str)
+        handle.write("\n")
+    with atomic_write(out / "metrics.tex", "w") as handle:
+        handle.write(f"% workbench report: {name}; provenance in metrics.json\n" + "\n\n".join(tex) + "\n")
+    with atomic_write(out / "metrics.md", "w") as handle:
+        handle.write("\n".join(md) + "\n")
+
+    body = ["<h2>Gap metrics</h2>", _table_html(gap_table.with_columns(
+        pl.Series("note", [notes.get(k, "") for k in metrics]))), "<h2>Retrieval</h2>", _table_html(retrieval_table)]
+    if comparison is not None:
+        body += ["<h2>Gap correctors (held-out pairs, 95% intervals)</h2>", _table_html(comparison.select(keep))]
+    for i, (key, fig) in enumerate(figs.items()):
+        body.append(f"<h2>{html.escape(key.replace('_', ' '))}</h2>")
+        body.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
     summary = (
         f"{html.escape(paired.model)} &middot; {html.escape(paired.a.modality)} ({len(paired.a)}) and "
         f"{html.escape(paired.b.modality)} ({len(paired.b)}) &middot; {paired.n_pairs} pairs &middot; "
         f"{paired.dim} dimensions"
     )
-    page = _PAGE.format(
-        title=html.escape(f"workbench report: {name}"),
-        summary=summary,
-        rows=rows,
-        figure=fig.to_html(full_html=False, include_plotlyjs=True),
-        provenance=html.escape(json.dumps(record["provenance"], indent=2)),
-    )
-    report_path = out / "report.html"
-    with atomic_write(report_path, "w") as handle:
+    page = _PAGE.format(title=html.escape(f"workbench report: {name}"), summary=summary, body="\n".join(body),
+                        provenance=html.escape(json.dumps(record["provenance"], indent=2, default=str)))
+    with atomic_write(out / "report.html", "w") as handle:
         handle.write(page)
-    return ReportFiles(out, metrics_path, report_path, record)
+    return ReportFiles(out, out / "metrics.json", out / "report.html", record)
 
 
-def write_index(reports: list[ReportFiles], out_dir: str | os.PathLike[str]) -> Path:
-    """An ``index.html`` with one row per report (its metrics, and a link to it)."""
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
+
+
+def summary_table(reports: Sequence[ReportFiles]) -> pl.DataFrame:
+    """One row per report: name, model, modalities and the :data:`INDEX_COLUMNS` metrics."""
+    rows = []
+    for r in reports:
+        values = {**r.metrics["metrics"], **r.metrics["retrieval"]}
+        rows.append({"set": r.metrics["name"], "model": r.metrics["model"],
+                     "modalities": " / ".join(r.metrics["modalities"]),
+                     **{k: values.get(k) for k in INDEX_COLUMNS}})
+    schema = {"set": pl.String, "model": pl.String, "modalities": pl.String, **dict.fromkeys(INDEX_COLUMNS, pl.Float64)}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_index(reports: Sequence[ReportFiles], out_dir: str | os.PathLike[str]) -> Path:
+    """The summary across reports: ``summary.json``, ``summary.tex``, ``summary.md`` and a linked ``index.html``."""
+    from workbench.export import to_latex, to_markdown
+
     out = Path(out_dir)
-    names = [n for n in INDEX_COLUMNS if any(n in r.metrics["metrics"] for r in reports)]
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    body = "".join(
-        f"<tr><td><a href='{html.escape(r.report_html.relative_to(out).as_posix())}'>"
-        f"{html.escape(r.metrics['name'])}</a></td><td>{html.escape(r.metrics['model'])}</td>"
-        + "".join(f"<td class='num'>{_fmt(r.metrics['metrics'].get(n))}</td>" for n in names)
-        + "</tr>"
-        for r in reports
+    table = summary_table(reports)
+    with atomic_write(out / "summary.json", "w") as handle:
+        json.dump({"rows": table.to_dicts(), "provenance": provenance("several")}, handle, indent=2)
+    with atomic_write(out / "summary.tex", "w") as handle:
+        handle.write(to_latex(table, caption="The same metrics across models and datasets", label="tab:summary"))
+    with atomic_write(out / "summary.md", "w") as handle:
+        handle.write(to_markdown(table) + "\n")
+    links = "".join(
+        f"<li><a href='{html.escape(r.report_html.relative_to(out).as_posix())}'>"
+        f"{html.escape(r.metrics['name'])}</a></li>" for r in reports
     )
-    page = _PAGE.format(
-        title="workbench reports",
-        summary=f"{len(reports)} reports",
-        rows=f"<tr><th>set</th><th>model</th>{head}</tr>{body}",
-        figure="",
-        provenance=html.escape(json.dumps(provenance("several"), indent=2)),
-    ).replace("<h2>Both modalities in one projection</h2>\n", "").replace("<tr><th>metric</th><th>value</th></tr>", "")
-    path = out / "index.html"
-    with atomic_write(path, "w") as handle:
+    page = _PAGE.format(title="workbench reports", summary=f"{len(reports)} reports",
+                        body=f"<h2>Side by side</h2>{_table_html(table)}<h2>Reports</h2><ul>{links}</ul>",
+                        provenance=html.escape(json.dumps(provenance("several"), indent=2)))
+    with atomic_write(out / "index.html", "w") as handle:
         handle.write(page)
-    return path
+    return out / "index.html"

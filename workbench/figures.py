@@ -1,0 +1,152 @@
+"""Figures of the analysis core, as plotly figures (interactive in notebooks and reports; static via export).
+
+Each function takes core objects (a PairedEmbeddings, a metrics table) and returns a ``plotly.graph_objects.Figure``;
+none computes anything the analysis modules do not already expose.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from workbench.data import PairedEmbeddings
+
+__all__ = [
+    "PALETTE",
+    "cosine_histogram_figure",
+    "gap_dimensions_figure",
+    "loss_landscape_figure",
+    "pca_figure",
+]
+
+#: Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, orange, ...).
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+#: Above this many points the figure uses WebGL (Scattergl).
+WEBGL_ABOVE = 5000
+#: Lines joining matched pairs are drawn for at most this many pairs.
+MAX_PAIR_LINES = 2000
+
+
+def _hover_text(paired: PairedEmbeddings) -> list[str]:
+    texts = []
+    for e in (paired.a, paired.b):
+        columns = [c for c in ("id", "caption", "label", "path") if c in e.metadata.columns]
+        rows = e.metadata.select(columns).rows()
+        texts.extend(
+            "<br>".join(
+                [f"<b>{html.escape(e.modality)}</b>"]
+                + [f"{c}: {html.escape(str(v))[:120]}" for c, v in zip(columns, row, strict=True)]
+            )
+            for row in rows
+        )
+    return texts
+
+
+def pca_figure(paired: PairedEmbeddings, title: str = "", seed: int = 0) -> Any:
+    """Both modalities in one PCA projection (fitted on all their rows), coloured by modality.
+
+    Matched pairs can be joined by lines (legend entry "pairs", hidden at first).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    from workbench.projection import pca_2d
+
+    n_a = len(paired.a)
+    coords, ratio = pca_2d(np.concatenate([paired.a.vectors, paired.b.vectors]), seed=seed)
+    hover = _hover_text(paired)
+    scatter = go.Scattergl if len(coords) > WEBGL_ABOVE else go.Scatter
+    fig = go.Figure()
+    if paired.n_pairs <= MAX_PAIR_LINES:
+        ia, ib = paired.pairs[:, 0], paired.pairs[:, 1] + n_a
+        xs = np.column_stack([coords[ia, 0], coords[ib, 0], np.full(len(ia), np.nan)]).ravel()
+        ys = np.column_stack([coords[ia, 1], coords[ib, 1], np.full(len(ia), np.nan)]).ravel()
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, mode="lines", name="pairs", visible="legendonly", hoverinfo="skip",
+                       line={"color": "rgba(120,120,120,0.35)", "width": 1})
+        )
+    for k, (e, part) in enumerate(((paired.a, slice(0, n_a)), (paired.b, slice(n_a, None)))):
+        fig.add_trace(
+            scatter(
+                x=coords[part, 0], y=coords[part, 1], mode="markers", name=f"{e.modality} ({len(e)})",
+                marker={"color": PALETTE[k], "size": 5, "opacity": 0.75},
+                text=hover[part], hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title or f"{paired.model}: {paired.a.modality} and {paired.b.modality} (PCA)",
+        xaxis_title=f"PC 1 ({ratio[0]:.1%} of variance)",
+        yaxis_title=f"PC 2 ({ratio[1]:.1%} of variance)",
+        template="simple_white",
+        legend={"itemsizing": "constant"},
+        width=760,
+        height=600,
+    )
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def cosine_histogram_figure(paired: PairedEmbeddings, bins: int = 60) -> Any:
+    """Matched vs unmatched cross-modal cosines, and within-modality cosines (the cone effect), as densities."""
+    import plotly.graph_objects as go
+
+    from workbench.gap import cosine_histograms
+
+    h = cosine_histograms(paired, bins=bins)
+    names = {"matched": "matched pairs", "unmatched": "unmatched pairs",
+             "intra_a": f"within {paired.a.modality}", "intra_b": f"within {paired.b.modality}"}
+    fig = go.Figure()
+    for k, (kind, label) in enumerate(names.items()):
+        part = h.filter(pl.col("kind") == kind)
+        centres = ((part["bin_left"] + part["bin_right"]) / 2).to_numpy()
+        fig.add_trace(go.Scatter(x=centres, y=part["density"].to_numpy(), mode="lines", name=label,
+                                 line={"color": PALETTE[k], "width": 2, "dash": "solid" if k < 2 else "dot"}))
+    fig.update_layout(title="Cosine similarities", xaxis_title="cosine similarity", yaxis_title="share of pairs",
+                      template="simple_white", width=760, height=420)
+    return fig
+
+
+def gap_dimensions_figure(paired: PairedEmbeddings, k: int = 20) -> Any:
+    """The k coordinates carrying most of ||gap||^2, with their share (Schrodi et al., ICLR 2025)."""
+    import plotly.graph_objects as go
+
+    from workbench.gap import gap_dimensions
+
+    dims = gap_dimensions(paired, k=min(k, paired.dim))
+    fig = go.Figure(go.Bar(x=[str(d) for d in dims["dimension"]], y=dims["share"].to_numpy(),
+                           marker_color=PALETTE[0], name="share of ||gap||^2"))
+    fig.add_trace(go.Scatter(x=[str(d) for d in dims["dimension"]], y=np.cumsum(dims["share"].to_numpy()),
+                             mode="lines+markers", name="cumulative", line={"color": PALETTE[1]}))
+    fig.update_layout(title=f"The {len(dims)} dimensions that carry most of the gap", xaxis_title="dimension",
+                      yaxis_title="share of squared gap", xaxis_type="category", template="simple_white",
+                      width=760, height=420)
+    return fig
+
+
+def loss_landscape_figure(landscape: pl.DataFrame) -> Any:
+    """CLIP loss and R@1 against the centroid distance as the gap is shifted (Liang et al. 2022, Fig. 3)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = landscape["centroid_distance"].to_numpy()
+    fig.add_trace(go.Scatter(x=x, y=landscape["loss"].to_numpy(), mode="lines+markers", name="CLIP loss",
+                             line={"color": PALETTE[0]}), secondary_y=False)
+    for k, col in enumerate(("r1_a_to_b", "r1_b_to_a")):
+        fig.add_trace(go.Scatter(x=x, y=landscape[col].to_numpy(), mode="lines", name=col.replace("_", " "),
+                                 line={"color": PALETTE[1 + k], "dash": "dot"}), secondary_y=True)
+    original = landscape.filter(pl.col("delta").abs() < 1e-9)
+    if original.height:
+        fig.add_vline(x=float(original["centroid_distance"][0]), line_dash="dash", line_color="grey")
+    fig.update_layout(title="Loss landscape along the gap (dashed: the model's own gap)", template="simple_white",
+                      width=760, height=420)
+    fig.update_xaxes(title_text="centroid distance after the shift")
+    fig.update_yaxes(title_text="contrastive loss", secondary_y=False)
+    fig.update_yaxes(title_text="R@1", secondary_y=True, range=[0, 1], tickvals=[0, 0.25, 0.5, 0.75, 1])
+    return fig
