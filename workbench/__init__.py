@@ -27,8 +27,8 @@ _LAZY_ATTRIBUTES = {
     "EmbeddingCache": "workbench.cache",
 }
 _LAZY_MODULES = (
-    "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "gap", "io", "probes", "projection",
-    "report", "retrieval", "towers", "train", "zeroshot", "export", "reproduce",
+    "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap", "io", "panels",
+    "probes", "projection", "report", "reproduce", "retrieval", "towers", "train", "zeroshot",
 )
 
 __all__ = [
@@ -47,8 +47,10 @@ __all__ = [
     "embed",
     "encoders",
     "export",
+    "figures",
     "gap",
     "io",
+    "panels",
     "probes",
     "projection",
     "report",
@@ -69,8 +71,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         datasets,
         encoders,
         export,
+        figures,
         gap,
         io,
+        panels,
         probes,
         projection,
         report,

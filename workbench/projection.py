@@ -1,16 +1,83 @@
-"""2-D projections of embeddings for plots (PCA now; UMAP and t-SNE with caching arrive with the panels)."""
+"""2-D projections of embeddings for plots: exact PCA, UMAP and t-SNE, seeded and cached on disk.
+
+- :func:`pca_2d` -- the first two principal components (exact solver), with their explained variance ratios.
+- :class:`PCA2D` -- the same PCA as a fitted linear map, to place *other* points (moved by a corrector) in the view
+  fitted on the original data.
+- :func:`project` -- ``"pca"``, ``"umap"`` (umap-learn, cosine metric) or ``"tsne"`` (scikit-learn, ``init="pca"``),
+  seeded for reproducible figures. Results are cached in memory and on disk under
+  ``$WORKBENCH_CACHE_DIR/projections`` (else ``$XDG_CACHE_HOME/workbench/projections``, else
+  ``~/.cache/workbench/projections``): the same data and parameters are never projected twice, across kernel
+  restarts too. UMAP's first use in a process is slow (numba compiles for about 20 s, and the first fit of 10,000
+  points takes about a minute); the cache makes the second time instant.
+
+The cache key is the SHA-256 of the data (dtype, shape and bytes), the method, the seed, every parameter (defaults
+filled in, so ``project(x, "umap")`` and ``project(x, "umap", n_neighbors=15)`` share a file) and the version of
+the library that computes it. Files are written atomically (:func:`workbench.io.atomic_write`) and carry a SHA-256
+of the coordinates: a damaged file is reported with a :class:`~workbench.cache.CacheCorruptionWarning`, removed and
+recomputed, never returned.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["pca_2d"]
+__all__ = ["METHODS", "PCA2D", "clear_memory_cache", "default_projection_dir", "pca_2d", "project", "projection_key"]
+
+#: The projection methods :func:`project` knows.
+METHODS = ("pca", "umap", "tsne")
+CACHE_FORMAT = 1
+#: How many projections :func:`project` keeps in memory (least recently used are dropped first).
+MEMORY_ENTRIES = 32
+_MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+# -- PCA -----------------------------------------------------------------------------------------------------------
+def _as_rows(x: Any, what: str = "x", min_rows: int = 2) -> np.ndarray:
+    from workbench._validation import as_matrix
+
+    arr = as_matrix(x, what)
+    if arr.shape[0] < min_rows or arr.shape[1] < 2:
+        raise ValueError(f"a 2-D projection needs at least {min_rows} rows and 2 columns, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{what} contains NaN or inf: no projection is defined")
+    return arr
+
+
+def _pca_solver(dim: int) -> str:
+    # exact solvers (not randomized): the same data gives the same figure; covariance_eigh is fast for N >> D
+    return "covariance_eigh" if dim <= 2048 else "full"
+
+
+def _fit_pca_model(arr: np.ndarray, seed: int, transform: bool) -> tuple[Any, np.ndarray | None]:
+    """sklearn's PCA on one BLAS thread: OpenBLAS's threaded eigensolver took 3-4 s for a 512 x 512 covariance on
+    2 cores (0.1 s on one thread), and the whole fit of 100,000 x 512 was 9 times faster on one thread."""
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
+    pca = PCA(n_components=2, svd_solver=_pca_solver(arr.shape[1]), random_state=seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        coords = pca.fit_transform(arr) if transform else None
+        if not transform:
+            pca.fit(arr)
+    return pca, coords
 
 
 def pca_2d(x: Any, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Project rows onto their first two principal components (scikit-learn PCA, seeded).
+    """Project rows onto their first two principal components (scikit-learn PCA, exact solver, seeded).
+
+    The fit runs on one BLAS thread (much faster than OpenBLAS's threaded eigensolver on small machines).
 
     Returns
     -------
@@ -24,13 +91,255 @@ def pca_2d(x: Any, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     >>> coords.shape, bool(ratio[0] >= ratio[1])
     ((50, 2), True)
     """
-    from sklearn.decomposition import PCA
-
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 2:
         raise ValueError(f"PCA to 2-D needs at least 2 rows and 2 columns, got shape {arr.shape}")
-    # exact solvers (not randomized): the same data gives the same figure; covariance_eigh is fast for N >> D
-    solver = "covariance_eigh" if arr.shape[1] <= 2048 else "full"
-    pca = PCA(n_components=2, svd_solver=solver, random_state=seed)
-    coords = pca.fit_transform(arr)
+    pca, coords = _fit_pca_model(arr, seed, transform=True)
+    assert coords is not None
     return coords, pca.explained_variance_ratio_
+
+
+class PCA2D:
+    """A 2-D PCA fitted once, applied to any points: ``transform(x) = (x - mean_) @ components_.T``.
+
+    The fit is :func:`pca_2d`'s (same solver and signs), so ``PCA2D().fit(x).transform(x)`` equals
+    ``pca_2d(x)[0]`` to rounding. The gap explorer fits it on the original embeddings and moves corrected points
+    through it, so they move continuously in a fixed frame.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (D,)
+    components_ : ndarray of shape (2, D)
+        Orthonormal principal axes (rows).
+    explained_variance_ratio_ : ndarray of shape (2,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(40, 5))
+    >>> pca = PCA2D().fit(x)
+    >>> bool(np.allclose(pca.transform(x), pca_2d(x)[0]))
+    True
+    >>> pca.transform(x[:3] + 1.0).shape
+    (3, 2)
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def fit(self, x: Any) -> PCA2D:
+        """Fit on the rows of ``x`` (at least 2 rows and 2 columns); returns ``self``."""
+        arr = np.asarray(_as_rows(x), dtype=np.float64)
+        pca, _ = _fit_pca_model(arr, self.seed, transform=False)
+        self.mean_ = pca.mean_
+        self.components_ = pca.components_
+        self.explained_variance_ratio_ = pca.explained_variance_ratio_
+        return self
+
+    def transform(self, x: Any) -> np.ndarray:
+        """Coordinates (N x 2, float64) of the rows of ``x`` in the fitted frame."""
+        if not hasattr(self, "components_"):
+            raise ValueError("this PCA2D is not fitted yet: call fit(x) first")
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != self.components_.shape[1]:
+            raise ValueError(f"expected rows of {self.components_.shape[1]} dimensions, got shape {arr.shape}")
+        return (arr - self.mean_) @ self.components_.T
+
+
+# -- the fitters ------------------------------------------------------------------------------------------------------
+def _fit_pca(x: np.ndarray, seed: int) -> np.ndarray:
+    return pca_2d(x, seed=seed)[0]
+
+
+def _fit_umap(x: np.ndarray, seed: int, **params: Any) -> np.ndarray:
+    import numba
+    import umap  # slow the first time in a process (numba compiles)
+
+    threads = numba.get_num_threads()
+    try:  # umap sets numba's global thread count to n_jobs; restore it for the other kernels
+        reducer = umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params)
+        return np.asarray(reducer.fit_transform(x), dtype=np.float64)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _fit_tsne(x: np.ndarray, seed: int, **params: Any) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(n_components=2, random_state=seed, **params)
+    return np.asarray(tsne.fit_transform(x), dtype=np.float64)
+
+
+#: method -> fitter(x, seed, **params) returning (N x 2) coordinates. Tests replace entries to count calls.
+_FITTERS: dict[str, Callable[..., np.ndarray]] = {"pca": _fit_pca, "umap": _fit_umap, "tsne": _fit_tsne}
+_LIBRARY = {"pca": "scikit-learn", "umap": "umap-learn", "tsne": "scikit-learn"}
+_MIN_ROWS = {"pca": 2, "umap": 4, "tsne": 4}
+
+
+def _params(method: str, n: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The full parameter set of a method: defaults for what is not given (n-dependent ones clamped to n)."""
+    if method == "pca":
+        if params:
+            raise ValueError(f"PCA takes no parameters, got {sorted(params)}")
+        return {}
+    if method == "umap":
+        defaults: dict[str, Any] = {"n_neighbors": min(15, n - 1), "min_dist": 0.1, "metric": "cosine"}
+    else:
+        defaults = {"perplexity": float(min(30.0, (n - 1) / 3)), "init": "pca", "learning_rate": "auto",
+                    "metric": "euclidean"}
+    full = {**defaults, **params}
+    for name, value in full.items():
+        if not isinstance(value, str | bool | int | float | type(None)):
+            raise TypeError(f"projection parameter {name}={value!r}: only str, bool, int, float and None are "
+                            "supported (the parameters are part of the cache key)")
+    return dict(sorted(full.items()))
+
+
+def _library_version(method: str) -> str:
+    try:
+        return importlib_metadata.version(_LIBRARY[method])
+    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - both are dependencies
+        return "unknown"
+
+
+def projection_key(x: np.ndarray, method: str, seed: int, params: dict[str, Any]) -> str:
+    """The cache key: SHA-256 of the data (dtype, shape, bytes), method, seed, parameters and library version."""
+    arr = np.ascontiguousarray(x)
+    identity = {"format": CACHE_FORMAT, "method": method, "seed": int(seed), "params": params,
+                "library": _library_version(method), "dtype": arr.dtype.str, "shape": list(arr.shape)}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
+    digest.update(memoryview(arr).cast("B"))
+    return digest.hexdigest()
+
+
+def default_projection_dir() -> Path:
+    """``$WORKBENCH_CACHE_DIR/projections``, else ``$XDG_CACHE_HOME/workbench/projections``, else
+    ``~/.cache/workbench/projections`` (the convention of :func:`workbench.cache.default_cache_dir`)."""
+    if os.environ.get("WORKBENCH_CACHE_DIR"):
+        return Path(os.environ["WORKBENCH_CACHE_DIR"]) / "projections"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "workbench" / "projections"
+
+
+def _cache_path(directory: Path, key: str) -> Path:
+    return directory / key[:2] / f"{key}.npz"
+
+
+def _read(path: Path, key: str, n_rows: int) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
+            header = json.loads(z["header"].tobytes())
+            coords = z["coords"]
+        problem = None
+        if header.get("key") != key:
+            problem = "it belongs to another key"
+        elif coords.dtype != np.float64 or coords.shape != (n_rows, 2):
+            problem = f"it holds shape {coords.shape} {coords.dtype}, expected ({n_rows}, 2) float64"
+        elif hashlib.sha256(coords.tobytes()).hexdigest() != header.get("sha256"):
+            problem = "its checksum does not match"
+    except Exception as exc:  # a damaged zip can raise many types
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return coords
+    from workbench.cache import CacheCorruptionWarning
+
+    warnings.warn(f"projection cache file {path} is damaged ({problem}); removed, recomputing",
+                  CacheCorruptionWarning, stacklevel=3)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return None
+
+
+def _write(path: Path, key: str, coords: np.ndarray, info: dict[str, Any]) -> None:
+    from workbench.io import atomic_write
+
+    header = {**info, "key": key, "sha256": hashlib.sha256(coords.tobytes()).hexdigest(),
+              "shape": list(coords.shape), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with atomic_write(path) as handle:
+        np.savez(handle, coords=coords, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+
+
+def clear_memory_cache() -> None:
+    """Forget the projections kept in memory (files on disk stay): the next call reads the disk, as a new process."""
+    _MEMORY.clear()
+
+
+def project(
+    x: Any,
+    method: str = "pca",
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    cache: bool = True,
+    **params: Any,
+) -> np.ndarray:
+    """2-D coordinates of the rows of ``x`` by PCA, UMAP or t-SNE, seeded and cached.
+
+    Parameters
+    ----------
+    x : array-like of shape (N, D)
+        The points (e.g. both modalities' embeddings stacked).
+    method : "pca", "umap" or "tsne"
+        ``"pca"``: exact, as :func:`pca_2d` (no parameters). ``"umap"``: ``umap.UMAP(n_components=2,
+        metric="cosine", n_neighbors=min(15, N - 1), min_dist=0.1, random_state=seed)``. ``"tsne"``:
+        ``sklearn.manifold.TSNE(n_components=2, init="pca", learning_rate="auto", perplexity=min(30, (N - 1) / 3),
+        random_state=seed)``.
+    seed : int
+        Random state of the method (reproducible figures).
+    cache_dir : path, optional
+        Where projection files live; default :func:`default_projection_dir`.
+    cache : bool, default True
+        False computes without reading or writing any cache.
+    **params
+        Further keyword arguments of the UMAP or TSNE estimator (numbers, strings, booleans or None; they are part
+        of the cache key).
+
+    Returns
+    -------
+    ndarray of shape (N, 2), float64
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, too few rows (PCA 2, UMAP and t-SNE 4), NaN or inf, or parameters given to PCA.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> x = np.random.default_rng(0).normal(size=(30, 6))
+    >>> folder = tempfile.mkdtemp()
+    >>> first = project(x, "pca", cache_dir=folder)
+    >>> again = project(x, "pca", cache_dir=folder)        # read from the cache
+    >>> first.shape, bool(np.array_equal(first, again))
+    ((30, 2), True)
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; choose one of {list(METHODS)}")
+    arr = _as_rows(x, "x", _MIN_ROWS[method])
+    full = _params(method, len(arr), params)
+    if not cache:
+        return _compute(arr, method, seed, full)
+    key = projection_key(arr, method, seed, full)
+    if key in _MEMORY:
+        _MEMORY.move_to_end(key)
+        return _MEMORY[key].copy()
+    directory = Path(cache_dir) if cache_dir is not None else default_projection_dir()
+    path = _cache_path(directory, key)
+    coords = _read(path, key, len(arr))
+    if coords is None:
+        coords = _compute(arr, method, seed, full)
+        _write(path, key, coords, {"method": method, "seed": int(seed), "params": full,
+                                   "library": _library_version(method)})
+    _MEMORY[key] = coords
+    while len(_MEMORY) > MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
+    return coords.copy()
+
+
+def _compute(arr: np.ndarray, method: str, seed: int, params: dict[str, Any]) -> np.ndarray:
+    coords = np.ascontiguousarray(_FITTERS[method](arr, seed, **params), dtype=np.float64)
+    if coords.shape != (len(arr), 2):
+        raise ValueError(f"the {method} fitter returned shape {coords.shape}, expected ({len(arr)}, 2)")
+    return coords

@@ -1,9 +1,67 @@
 """Encoders: anything that turns items of a modality into unit-norm embedding rows.
 
-The :class:`Encoder` protocol is all the cache and the analysis need; real model wrappers (open_clip, CLAP,
-sentence-transformers) build on it. :class:`TorchEncoder` wraps any ``torch.nn.Module`` of your own.
+The :class:`Encoder` protocol is all the cache and the analysis need; real model wrappers build on it:
+
+- :class:`OpenCLIPEncoder` (images and texts; any ``open_clip`` architecture, random, tag or local checkpoint),
+- :class:`CLAPEncoder` (audio and texts; ``transformers``' CLAP, the ``audio`` extra),
+- :class:`SentenceTransformerEncoder` (texts; the ``text`` extra),
+- :class:`TorchEncoder` wraps any ``torch.nn.Module`` of your own.
+
+:func:`load` builds one from a spec string (``"openclip:ViT-B-32/laion2b_s34b_b79k"``, ``"openclip:ViT-B-32"``,
+``"openclip:ViT-B-32@/path/ckpt.pt"``, ``"clap:random"``, ``"sentence-transformers:all-MiniLM-L6-v2"``; see
+:mod:`workbench.encoders.registry`). Weights that are neither local nor downloadable raise
+:class:`WeightsUnavailableError` at once, with the ways out. Importing this package loads no torch, open_clip or
+transformers: the model classes are imported on first use.
+
+Examples
+--------
+>>> import workbench.encoders as enc
+>>> enc.parse_spec("openclip:ViT-B-32@/models/ckpt.pt")
+('openclip', 'ViT-B-32@/models/ckpt.pt')
 """
 
-from workbench.encoders.base import Encoder, TorchEncoder, weights_fingerprint
+from __future__ import annotations
 
-__all__ = ["Encoder", "TorchEncoder", "weights_fingerprint"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from workbench.encoders.base import Encoder, TorchEncoder, weights_fingerprint
+from workbench.encoders.errors import WeightsUnavailableError
+from workbench.encoders.registry import load, parse_spec, register, schemes
+
+_LAZY_ATTRIBUTES = {
+    "OpenCLIPEncoder": "workbench.encoders.openclip",
+    "CLAPEncoder": "workbench.encoders.clap",
+    "SentenceTransformerEncoder": "workbench.encoders.text",
+}
+
+__all__ = [
+    "CLAPEncoder",
+    "Encoder",
+    "OpenCLIPEncoder",
+    "SentenceTransformerEncoder",
+    "TorchEncoder",
+    "WeightsUnavailableError",
+    "load",
+    "parse_spec",
+    "register",
+    "schemes",
+    "weights_fingerprint",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from workbench.encoders.clap import CLAPEncoder
+    from workbench.encoders.openclip import OpenCLIPEncoder
+    from workbench.encoders.text import SentenceTransformerEncoder
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench.encoders' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,63 @@
+"""CorrectorComparison: the table is compare_correctors' and the bars carry its differences and intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from polars.testing import assert_frame_equal
+
+from workbench import datasets
+from workbench.compare import compare_correctors
+from workbench.correct import GapShift, MeanCenter
+from workbench.panels import CorrectorComparison
+
+ARGS = {"n_resamples": 20, "probe": False, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return datasets.load("liang2022/clip").sample(240, seed=0)
+
+
+@pytest.fixture(scope="module")
+def comparison(clip):
+    return CorrectorComparison(clip, [GapShift(1.0), MeanCenter()], **ARGS)
+
+
+def test_table_equals_compare_correctors(clip, comparison):
+    expected = compare_correctors(clip, [GapShift(1.0), MeanCenter()], **ARGS)
+    assert_frame_equal(comparison.table, expected)
+
+
+def test_bars_show_the_changes_against_none_with_their_intervals(comparison):
+    table = comparison.table
+    fig = comparison.figure()
+    assert [t.name for t in fig.data] == ["Δ R@1 image→text", "Δ R@1 text→image", "Δ centroid distance"]
+    none = table.row(0, named=True)
+    for trace, metric in zip(fig.data, ["image_to_text_R@1", "text_to_image_R@1", "centroid_distance"],
+                             strict=True):
+        assert list(trace.x) == ["GapShift()", "MeanCenter()"]
+        values = table[metric].to_numpy()[1:]
+        np.testing.assert_allclose(trace.y, values - none[metric])
+        np.testing.assert_allclose(trace.error_y.array, table[f"{metric}_hi"].to_numpy()[1:] - values)
+        np.testing.assert_allclose(trace.error_y.arrayminus, values - table[f"{metric}_lo"].to_numpy()[1:])
+    assert fig.data[2].y[0] < -0.5  # GapShift(1), fitted on the training half, closes most of the held-out gap
+
+
+def test_widget_shows_the_table_and_the_chart(comparison):
+    import ipywidgets as widgets
+    import plotly.graph_objects as go
+
+    box = comparison.widget
+    assert isinstance(box, widgets.VBox) and "wb-corrector-comparison" in box._dom_classes
+    table, chart = comparison._ui["table"], comparison._ui["chart"]
+    assert "wb-comparison-table" in table._dom_classes and "wb-comparison-chart" in chart._dom_classes
+    assert "MeanCenter()" in table.value and "image_to_text_R@1" in table.value
+    value = comparison.table["centroid_distance"][1]
+    assert f"{value:.4f} <small>[" in table.value
+    assert isinstance(chart, go.FigureWidget) and len(chart.data) == 3
+
+
+def test_no_corrector_is_an_error(clip):
+    with pytest.raises(ValueError, match="at least one corrector"):
+        CorrectorComparison(clip, [])

@@ -1,0 +1,134 @@
+"""RetrievalBrowser: top-k against a direct argsort, failures against per_query_ranks, typed queries."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from workbench import PairedEmbeddings, datasets
+from workbench.panels import RetrievalBrowser
+from workbench.retrieval import per_query_ranks
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return datasets.load("liang2022/clip")
+
+
+@pytest.fixture
+def coco_like(rng):
+    """20 images with 3 captions each, plus 4 distractor captions."""
+    images = rng.normal(size=(20, 16))
+    captions = np.concatenate([np.repeat(images, 3, axis=0) + 1.2 * rng.normal(size=(60, 16)),
+                               rng.normal(size=(4, 16))])
+    pairs = np.stack([np.repeat(np.arange(20), 3), np.arange(60)], axis=1)
+    return PairedEmbeddings.from_arrays(images, captions, modalities=("image", "text"), pairs=pairs,
+                                        metadata_b={"caption": [f"text {j}" for j in range(64)]})
+
+
+def test_query_results_equal_a_direct_argsort(coco_like):
+    browser = RetrievalBrowser(coco_like, k=7)
+    for i in (0, 13):
+        result = browser.query(i, "a_to_b")
+        scores = coco_like.b.vectors @ coco_like.a.vectors[i]
+        order = np.argsort(-scores, kind="stable")[:7]
+        assert result.columns == ["rank", "gallery_row", "id", "caption", "score", "relevant"]
+        assert result["gallery_row"].to_list() == order.tolist() and result["rank"].to_list() == list(range(1, 8))
+        np.testing.assert_allclose(result["score"].to_numpy(), scores[order], rtol=0, atol=0)
+        assert result["relevant"].to_list() == [3 * i <= j < 3 * i + 3 for j in order]
+        assert result["caption"].to_list() == [f"text {j}" for j in order]
+    back = browser.query(61, "b_to_a")  # caption 61 is a distractor: nothing is relevant
+    scores = coco_like.a.vectors @ coco_like.b.vectors[61]
+    assert back["gallery_row"].to_list() == np.argsort(-scores, kind="stable")[:7].tolist()
+    assert not back["relevant"].any() and "caption" not in back.columns
+
+
+def test_failures_are_ordered_by_rank_and_equal_per_query_ranks(clip):
+    browser = RetrievalBrowser(clip)
+    a, b = clip.matched()
+    for direction, (queries, gallery) in (("a_to_b", (a, b)), ("b_to_a", (b, a))):
+        ranks = per_query_ranks(queries, gallery, np.repeat(np.arange(500)[:, None], 2, axis=1)).ranks
+        failures = browser.failures(n=None, direction=direction)
+        expected = sorted(((int(r), q) for q, r in enumerate(ranks) if r > 1), key=lambda t: (-t[0], t[1]))
+        assert list(zip(failures["rank"], failures["query_row"], strict=True)) == expected
+        assert browser.failures(n=20, direction=direction).height == 20
+        worst = failures.row(0, named=True)
+        scores = gallery @ queries[worst["query_row"]]
+        assert worst["match_row"] == worst["query_row"]
+        assert worst["top_row"] == int(np.argmax(scores)) and worst["top_score"] == pytest.approx(scores.max())
+        assert worst["rank"] == 1 + int(np.sum(scores >= scores[worst["query_row"]])) - 1
+        np.testing.assert_array_equal(browser.ranks(direction)["rank"].to_numpy(), ranks)
+
+
+def test_many_to_many_failures_use_the_best_relevant_item(coco_like):
+    browser = RetrievalBrowser(coco_like)
+    failures = browser.failures(n=None)
+    pairs = coco_like.pairs
+    relevance = np.stack([pairs[:, 0], pairs[:, 1]], axis=1)
+    ranks = per_query_ranks(coco_like.a.vectors, coco_like.b.vectors, relevance).ranks
+    assert sorted(failures["rank"].to_list(), reverse=True) == sorted(ranks[ranks > 1].tolist(), reverse=True)
+    for row in failures.iter_rows(named=True):
+        candidates = pairs[pairs[:, 0] == row["query_row"], 1]
+        scores = coco_like.b.vectors[candidates] @ coco_like.a.vectors[row["query_row"]]
+        assert row["match_row"] == candidates[np.argmax(scores)]
+
+
+class FakeEncoder:
+    def __init__(self, vector):
+        self.vector, self.calls = vector, []
+
+    def encode(self, modality, items, batch_size=32):
+        self.calls.append((modality, list(items)))
+        return self.vector[None, :] * 3.0
+
+
+def test_typed_queries_use_the_encoder(coco_like):
+    encoder = FakeEncoder(coco_like.a.vectors[4].astype(np.float64))
+    browser = RetrievalBrowser(coco_like, encoder=encoder, k=5)
+    result = browser.search("a dog on a sofa")  # text queries search the images
+    assert encoder.calls == [("text", ["a dog on a sofa"])]
+    scores = coco_like.a.vectors @ coco_like.a.vectors[4]
+    assert result["gallery_row"].to_list() == np.argsort(-scores, kind="stable")[:5].tolist()
+    assert result["relevant"].null_count() == 5
+    assert result["score"][0] == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="need an encoder"):
+        RetrievalBrowser(coco_like).search("x")
+    with pytest.raises(ValueError, match="non-empty"):
+        browser.search("  ")
+
+
+def test_bad_queries_raise(coco_like):
+    browser = RetrievalBrowser(coco_like)
+    with pytest.raises(ValueError, match=r"query row must be an integer in \[0, 20\) of image"):
+        browser.query(20)
+    with pytest.raises(ValueError, match="direction must be one of"):
+        browser.query(0, "up")
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        RetrievalBrowser(coco_like, k=0)
+
+
+def test_widget_follows_the_controls(coco_like):
+    import ipywidgets as widgets
+    import plotly.graph_objects as go
+
+    encoder = FakeEncoder(coco_like.a.vectors[2].astype(np.float64))
+    browser = RetrievalBrowser(coco_like, encoder=encoder, k=4)
+    box = browser.widget
+    assert isinstance(box, widgets.VBox) and "wb-retrieval-browser" in box._dom_classes
+    ui = browser._ui
+    assert "wb-direction" in ui["direction"]._dom_classes and "wb-query-row" in ui["row"]._dom_classes
+    assert isinstance(ui["chart"], go.FigureWidget)
+    ui["row"].value = 5
+    assert "image row 5" in ui["query"].value
+    expected = browser.query(5)
+    assert all(f"<td class='num'>{r}</td>" in ui["results"].value for r in expected["gallery_row"])
+    assert "✓" in ui["results"].value or not expected["relevant"].any()
+    assert list(ui["chart"].data[0].x) == pytest.approx(expected["score"].to_list())
+    ui["direction"].value = "b_to_a"
+    assert browser.direction == "b_to_a" and "text → image" in ui["failures"].value
+    ui["text"].value = "a typed query"
+    assert "typed query" in ui["query"].value and encoder.calls[-1] == ("text", ["a typed query"])
+    fig = browser.figure()
+    assert isinstance(fig, go.Figure) and len(fig.data[0].x) == 4
+    assert isinstance(browser.failures(), pl.DataFrame)

@@ -1,0 +1,633 @@
+"""OpenCLIP image-text encoders: any ``open_clip`` architecture, random or pretrained, offline-safe.
+
+:class:`OpenCLIPEncoder` loads an architecture with random weights (seeded, without touching the global torch
+random state), with a local checkpoint file, or with an ``open_clip`` pretrained tag. A tag is looked up in the
+local caches first; when it is not there and the hub cannot be reached (``HF_HUB_OFFLINE`` set, or no connection
+within about a second) it fails at once with :class:`~workbench.encoders.errors.WeightsUnavailableError` instead
+of retrying for a minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.encoders.base import weights_fingerprint
+from workbench.encoders.errors import (
+    WeightsUnavailableError,
+    cached_hub_file,
+    forced_offline,
+    hub_cache_dir,
+    hub_endpoint,
+    hub_offline_reason,
+    hub_ways_out,
+    missing_path_error,
+    short_error,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+__all__ = ["OpenCLIPEncoder", "load_image"]
+
+PRECISIONS = ("fp32", "fp16", "bf16", "pure_fp16", "pure_bf16")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
+_HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
+_HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
+
+
+class OpenCLIPEncoder:
+    """An ``open_clip`` model as an :class:`~workbench.encoders.Encoder` of images and texts.
+
+    Parameters
+    ----------
+    model : str
+        An architecture from ``open_clip.list_models()``, e.g. ``"ViT-B-32"``. A name that is not one raises
+        ValueError with the closest names.
+    pretrained : str or os.PathLike, optional
+        ``None`` (default): random weights drawn with ``torch.manual_seed(seed)``; the global torch random state is
+        saved and restored, so building an encoder changes no other random stream. A path to a local checkpoint
+        (a state dict, also ``{"state_dict": ...}`` with ``module.`` prefixes, ``.safetensors``, a full
+        ``open_clip`` checkpoint): loaded by ``open_clip`` itself. Otherwise an ``open_clip`` pretrained tag for
+        this architecture (``open_clip.list_pretrained_tags_by_model(model)``), e.g. ``"laion2b_s34b_b79k"``:
+        read from the hub cache, downloaded once when online.
+    device : str or torch.device, optional
+        Default: ``"cuda"`` when available, else ``"cpu"``.
+    seed : int, default 0
+        The seed of random weights (ignored when ``pretrained`` is given).
+    precision : {"fp32", "fp16", "bf16", "pure_fp16", "pure_bf16"}, default "fp32"
+        ``open_clip``'s precision modes; embeddings are returned as float32 in every mode.
+    cache_dir : str or os.PathLike, optional
+        Where tag weights are cached (default: the Hugging Face hub cache, ``$HF_HUB_CACHE`` / ``$HF_HOME``).
+
+    Attributes
+    ----------
+    name : str
+        ``"openclip:ViT-B-32/laion2b_s34b_b79k"``, ``"openclip:ViT-B-32/random-seed0"`` or
+        ``"openclip:ViT-B-32/file:<file name>"``.
+    modalities : tuple of str
+        ``("image", "text")``.
+    fingerprint : str
+        SHA-256 of the weights, computed on first use and kept (call :meth:`refresh_fingerprint` after changing the
+        weights of :attr:`model` in place, e.g. fine-tuning, so the embedding cache keys follow).
+    preprocessing : str
+        The image transform (size, mean, std, interpolation, resize mode), the tokenizer and the precision; part of
+        the embedding cache key.
+    model, preprocess, tokenizer
+        The ``open_clip`` model (eval mode), its inference image transform (PIL image -> tensor) and its tokenizer
+        (list of str -> token tensor), for advanced use such as fine-tuning.
+
+    Raises
+    ------
+    ValueError
+        An unknown architecture or precision, or a checkpoint that does not fit the architecture.
+    WeightsUnavailableError
+        A tag that is not cached while the hub cannot be reached, an unknown tag, a missing checkpoint file.
+
+    Notes
+    -----
+    Images may be file paths (``str`` / ``os.PathLike``), encoded image ``bytes``, PIL images, or numpy arrays
+    (H x W x C or H x W; ``uint8``, or floats in [0, 1]). Every image is converted to RGB before the model's own
+    transform. A file that cannot be read or decoded raises ValueError naming the item's index in the ``items``
+    passed to :meth:`encode` and its path. Texts go through the architecture's own tokenizer (``open_clip``'s
+    ``get_tokenizer``; the default CLIP BPE ships with ``open_clip`` and works offline). A tag trained with
+    QuickGELU (``openai``) builds the model with QuickGELU, as those weights need; ``open_clip`` itself only
+    warns about the mismatch.
+
+    Examples
+    --------
+    >>> OpenCLIPEncoder("ViT-B-33")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown open_clip architecture 'ViT-B-33'; did you mean 'ViT-B-32', ...
+
+    A random-init model (151M parameters, about 1.5 s on a CPU):
+
+    >>> enc = OpenCLIPEncoder("ViT-B-32", seed=0)  # doctest: +SKIP
+    >>> enc.encode("text", ["a photo of a cat"]).shape  # doctest: +SKIP
+    (1, 512)
+    """
+
+    modalities: tuple[str, ...] = ("image", "text")
+
+    def __init__(
+        self,
+        model: str,
+        pretrained: str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        precision: str = "fp32",
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        import torch
+
+        arch = check_architecture(model)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.arch = arch
+        self.precision = precision
+        self.seed = int(seed)
+        self.device = torch.device(device) if device is not None else _default_device()
+        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
+
+        kind, source, tag_cfg = _resolve_pretrained(arch, pretrained, self.cache_dir)
+        self.pretrained = source or None  # the tag, the absolute checkpoint path, or None (random weights)
+        if kind == "random":
+            self.name = f"openclip:{arch}/random-seed{self.seed}"
+        elif kind == "file":
+            self.name = f"openclip:{arch}/file:{os.path.basename(source)}"
+        else:
+            self.name = f"openclip:{arch}/{source}"
+        self.tokenizer = _get_tokenizer(arch, self.name)  # first: it is quick, and may need the hub
+        self.model, self.preprocess = self._build(kind, source, tag_cfg)
+
+        import open_clip
+
+        self._input_dtype = open_clip.get_input_dtype(precision)
+        self._pil_steps, self._normalize = _split_transform(self.preprocess)
+        pp_cfg = dict(getattr(self.model.visual, "preprocess_cfg", {}) or {})
+        tokenizer = type(self.tokenizer).__name__
+        context = getattr(self.tokenizer, "context_length", None)
+        self.preprocessing = (
+            f"openclip-v1 image={json.dumps(pp_cfg, sort_keys=True, default=str)} rgb-convert; "
+            f"text={tokenizer}(context_length={context}); precision={precision}"
+        )
+
+    # -- construction ---------------------------------------------------------------------------------------------
+    def _build(self, kind: str, source: str, tag_cfg: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
+        import open_clip
+        import torch
+
+        kwargs: dict[str, Any] = {
+            "precision": self.precision,
+            "device": "cpu",  # built on the CPU, then moved: the same seed gives the same weights on every device
+            "pretrained_text": False,  # never fetch a text tower's base weights behind the user's back
+            "cache_dir": self.cache_dir,
+        }
+        if kind == "tag":
+            kwargs.update(
+                force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+                image_mean=tag_cfg.get("mean"),
+                image_std=tag_cfg.get("std"),
+                image_interpolation=tag_cfg.get("interpolation"),
+                image_resize_mode=tag_cfg.get("resize_mode"),
+            )
+        checkpoint = None if kind == "random" else source if kind == "file" else tag_cfg["_path"]
+
+        def build() -> tuple[torch.nn.Module, Any]:
+            with torch.random.fork_rng(devices=[]), _quiet_open_clip():
+                torch.manual_seed(self.seed)
+                model, _, preprocess = open_clip.create_model_and_transforms(self.arch, pretrained=checkpoint, **kwargs)
+            return model, preprocess
+
+        try:
+            model, preprocess = _with_hub_fallback(
+                build, self.name, f"the {self.arch} text tower", _hub_repo_of(self.arch, "hf_model_name")
+            )
+        except WeightsUnavailableError:
+            raise
+        except Exception as exc:
+            if checkpoint is None:
+                raise
+            raise _checkpoint_error(self.arch, checkpoint, exc) from None
+        return model.to(self.device).eval(), preprocess
+
+    # -- identity --------------------------------------------------------------------------------------------------
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the weights, computed on first use and kept for the life of this encoder."""
+        return weights_fingerprint(self.model)
+
+    def refresh_fingerprint(self) -> str:
+        """Recompute :attr:`fingerprint` (after the weights of :attr:`model` were changed in place)."""
+        self.__dict__.pop("fingerprint", None)
+        return self.fingerprint
+
+    def __repr__(self) -> str:
+        return f"OpenCLIPEncoder({self.name!r}, device={str(self.device)!r}, precision={self.precision!r})"
+
+    # -- encoding --------------------------------------------------------------------------------------------------
+    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+        """Embed images or texts as an (N x D) float32 array of unit rows.
+
+        Parameters
+        ----------
+        modality : {"image", "text"}
+        items : sequence
+            Images (paths, bytes, PIL images, arrays) or texts (str).
+        batch_size : int, default 32
+            Items per forward pass.
+        """
+        import torch
+
+        if modality not in self.modalities:
+            raise ValueError(f"{self.name} encodes {self.modalities}, not {modality!r}")
+        if isinstance(items, str | bytes) or not isinstance(items, Sequence | np.ndarray):
+            raise TypeError(f"items must be a sequence (list) of {modality} items, got {type(items).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if len(items) == 0:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(items), batch_size):
+                batch = items[start : start + batch_size]
+                if modality == "image":
+                    pixels = self.pixels([load_image(item, start + i) for i, item in enumerate(batch)])
+                    pixels = pixels.to(self.device, dtype=self._input_dtype or pixels.dtype, non_blocking=True)
+                    emb = self.model.encode_image(pixels)
+                else:
+                    tokens = self.tokenizer(_check_texts(batch, start)).to(self.device)
+                    emb = self.model.encode_text(tokens)
+                out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The model's input batch for RGB PIL images: exactly ``torch.stack([preprocess(im) for im in images])``.
+
+        The PIL steps of the transform (resize, crop) run per image; the tensor steps (to float, normalise) run once
+        on the whole batch -- the same float32 operations in the same order, so the same bits (checked when the
+        encoder is built), without a round of tiny multi-threaded torch calls per image.
+        """
+        import torch
+
+        if self._pil_steps is None:
+            return torch.stack([self.preprocess(image) for image in images])
+        arrays = [np.asarray(self._pil_steps(image)) for image in images]
+        if len({a.shape for a in arrays}) != 1 or arrays[0].dtype != np.uint8 or arrays[0].ndim != 3:
+            return torch.stack([self.preprocess(image) for image in images])
+        return _tensor_steps(arrays, self._normalize)
+
+    @cached_property
+    def embedding_dim(self) -> int:
+        """The embedding dimension (the width of the projection)."""
+        proj = getattr(self.model, "text_projection", None)
+        if proj is not None and hasattr(proj, "shape"):
+            return int(proj.shape[-1])
+        return int(self.encode("text", ["x"]).shape[1])
+
+
+# -- architecture, tags and checkpoints ------------------------------------------------------------------------------
+def check_architecture(model: str) -> str:
+    """``model`` if it is an ``open_clip`` architecture, else ValueError naming the closest ones.
+
+    Examples
+    --------
+    >>> check_architecture("ViT-B-32")
+    'ViT-B-32'
+    >>> check_architecture("vit-b-32")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown open_clip architecture 'vit-b-32'; did you mean 'ViT-B-32', ...
+    """
+    if not isinstance(model, str):
+        raise TypeError(f"model must be an open_clip architecture name (str), got {type(model).__name__}")
+    if model.startswith(("hf-hub:", "local-dir:")):
+        raise ValueError(
+            f"{model!r}: open_clip 'hf-hub:' / 'local-dir:' model names are not supported here; pass a built-in "
+            "architecture (open_clip.list_models()) and the checkpoint file as pretrained="
+        )
+    import open_clip
+
+    names = open_clip.list_models()
+    if model in names:
+        return model
+    by_lower = {n.lower(): n for n in names}
+    close = [by_lower[c] for c in difflib.get_close_matches(model.lower(), list(by_lower), n=5, cutoff=0.5)]
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    raise ValueError(
+        f"unknown open_clip architecture {model!r}; {hint}{len(names)} are known (open_clip.list_models()), "
+        f"e.g. {', '.join(names[:8])}, ..."
+    )
+
+
+def _split_transform(preprocess: Any) -> tuple[Any, Any]:
+    """(the PIL steps of an image transform, (mean, std) of its final Normalize) when the transform is PIL steps,
+    then ToTensor, then at most a Normalize and batching the tensor steps reproduces it bit for bit on a probe
+    image; else (None, None) and images go through the transform one by one."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms as T
+
+    steps = list(getattr(preprocess, "transforms", []))
+    cut = next((i for i, step in enumerate(steps) if isinstance(step, T.ToTensor)), None)
+    if cut is None:
+        return None, None
+    head, tail = steps[:cut], steps[cut + 1 :]
+    if len(tail) > 1 or (tail and not isinstance(tail[0], T.Normalize)) or (tail and tail[0].inplace):
+        return None, None
+    normalize = None
+    if tail:
+        mean = torch.as_tensor(tail[0].mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.as_tensor(tail[0].std, dtype=torch.float32).view(1, -1, 1, 1)
+        normalize = (mean, std)
+    pil_steps = T.Compose(head)
+    probe = Image.fromarray(np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    try:
+        batch = _tensor_steps([np.asarray(pil_steps(probe))], normalize)
+        same = bool(torch.equal(batch[0], preprocess(probe)))
+    except Exception:  # an unusual transform: keep the plain path
+        same = False
+    return (pil_steps, normalize) if same else (None, None)
+
+
+def _tensor_steps(arrays: list[np.ndarray], normalize: Any) -> torch.Tensor:
+    """ToTensor then Normalize on a batch of H x W x C uint8 arrays (torchvision's float32 operations, in order)."""
+    import torch
+
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
+    if normalize is not None:
+        batch = batch.sub_(normalize[0]).div_(normalize[1])
+    return batch
+
+
+def _looks_like_path(value: str) -> bool:
+    return (
+        os.sep in value
+        or "/" in value
+        or value.startswith(("~", "."))
+        or value.lower().endswith(_CHECKPOINT_SUFFIXES)
+    )
+
+
+def _resolve_pretrained(
+    arch: str, pretrained: str | os.PathLike[str] | None, cache_dir: str | None
+) -> tuple[str, str, dict[str, Any]]:
+    """("random" | "file" | "tag", source, tag config with the local "_path") or WeightsUnavailableError."""
+    import open_clip
+
+    if pretrained is None:
+        return "random", "", {}
+    if not isinstance(pretrained, str | os.PathLike):
+        raise TypeError(f"pretrained must be a tag, a path or None, got {type(pretrained).__name__}")
+    value = os.fspath(pretrained)
+    local_example = f'OpenCLIPEncoder("{arch}", pretrained="/path/to/checkpoint.pt")'
+    expanded = os.path.expanduser(value)
+    if os.path.isfile(expanded):
+        return "file", os.path.abspath(expanded), {}
+    if os.path.isdir(expanded):
+        raise ValueError(
+            f"pretrained={value!r} is a folder; pass the checkpoint file inside it (e.g. open_clip_model.safetensors "
+            "or a .pt state dict)"
+        )
+    if value.startswith("file:"):
+        raise ValueError(
+            f"pretrained={value!r}: 'file:<name>' only names a file in encoder names; pass the path itself "
+            f'(OpenCLIPEncoder("{arch}", pretrained="/path/to/{value[5:]}"), spec "openclip:{arch}@/path/...")'
+        )
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    cfg = open_clip.get_pretrained_cfg(arch, value) if not isinstance(pretrained, os.PathLike) else {}
+    if not cfg:
+        if isinstance(pretrained, os.PathLike) or _looks_like_path(value):
+            raise missing_path_error(f"openclip:{arch}@{value}", value, "checkpoint file", local_example)
+        close = difflib.get_close_matches(value.lower(), tags, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        listed = ", ".join(tags) if tags else "none: this architecture has no published weights"
+        raise WeightsUnavailableError(
+            f"openclip:{arch}/{value}",
+            f"{value!r} is neither a pretrained tag of {arch} nor an existing file{hint}",
+            looked_in=[f"open_clip's pretrained tags for {arch}: {listed}", os.path.abspath(expanded)],
+            ways_out=[
+                "pass one of the tags above (open_clip.list_pretrained_tags_by_model)",
+                f"pass a local checkpoint file: {local_example}",
+                f'use random weights: OpenCLIPEncoder("{arch}") or workbench.encoders.load("openclip:{arch}")',
+            ],
+        )
+    tag = next((t for t in tags if open_clip.get_pretrained_cfg(arch, t) == cfg), value)
+    cfg = dict(cfg)
+    cfg["_path"] = _locate_tag_weights(arch, tag, cfg, cache_dir)
+    return "tag", tag, cfg
+
+
+def _safe_alternatives(filename: str) -> list[str]:
+    if filename == _HF_WEIGHTS_NAME:
+        return [_HF_SAFE_WEIGHTS_NAME]
+    if filename.endswith((".bin", ".pth")):
+        return [filename[:-4] + ".safetensors"]
+    return []
+
+
+def _locate_tag_weights(arch: str, tag: str, cfg: dict[str, Any], cache_dir: str | None) -> str:
+    """The local file of a tag's weights: from the caches, else downloaded when the hub can be reached."""
+    name = f"openclip:{arch}/{tag}"
+    if cfg.get("file"):
+        return str(cfg["file"])
+    looked: list[str] = []
+    hf_hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
+    repo = ""
+    if hf_hub:
+        repo, filename = os.path.split(hf_hub)  # "org/repo/" names the default file, as in open_clip
+        filename = filename or _HF_WEIGHTS_NAME
+        candidates = [*_safe_alternatives(filename), filename]
+        found = cached_hub_file(repo, candidates, cache_dir)
+        if found:
+            return found
+        looked.append(
+            f"the Hugging Face hub cache {hub_cache_dir(cache_dir)} for repo {repo} (files {', '.join(candidates)})"
+        )
+    elif url:
+        target = os.path.join(cache_dir or os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+        if os.path.isfile(target):
+            return target
+        looked.append(f"{target} (downloaded from {url})")
+    reason = hub_offline_reason(hub_endpoint() if hf_hub else url)
+    ways = hub_ways_out(repo or url, f'OpenCLIPEncoder("{arch}", pretrained="/path/to/checkpoint.pt")')
+    if reason is not None:
+        raise WeightsUnavailableError(name, f"they are not cached and cannot be downloaded: {reason}",
+                                      looked_in=looked, ways_out=ways)
+    import open_clip
+
+    try:
+        return open_clip.download_pretrained(cfg, cache_dir=hub_cache_dir(cache_dir) if hf_hub else cache_dir)
+    except Exception as exc:
+        raise WeightsUnavailableError(
+            name, f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways
+        ) from None
+
+
+def _checkpoint_error(arch: str, checkpoint: str, exc: BaseException) -> ValueError:
+    text = str(exc)
+    if "Missing key(s)" in text or "Unexpected key(s)" in text or "size mismatch" in text:
+        first = " ".join(text.split())[:400]
+        return ValueError(
+            f"the checkpoint {checkpoint!r} does not fit the open_clip architecture {arch!r} ({first}...); "
+            "pass the architecture it was trained with"
+        )
+    return ValueError(f"cannot load the checkpoint {checkpoint!r} into {arch!r}: {short_error(exc)}")
+
+
+def _hub_repo_of(arch: str, key: str) -> str:
+    """The hub repository an architecture's text tower (``hf_model_name``) or tokenizer comes from, if any."""
+    import open_clip
+
+    text_cfg = (open_clip.get_model_config(arch) or {}).get("text_cfg", {})
+    return str(text_cfg.get(key) or text_cfg.get("hf_model_name") or "")
+
+
+def _with_hub_fallback(build: Any, name: str, what: str, repo: str) -> Any:
+    """Run ``build`` with the hub offline (cache only); if that fails for want of hub files, retry online when the
+    hub can be reached, else raise WeightsUnavailableError."""
+    try:
+        with forced_offline():
+            return build()
+    except Exception as exc:
+        if not _is_hub_miss(exc):
+            raise
+        reason = hub_offline_reason()
+        if reason is not None:
+            repo = repo or "<repository>"
+            raise WeightsUnavailableError(
+                name,
+                f"{what} comes from the Hugging Face hub repo {repo}, which is not cached, and {reason}",
+                looked_in=[f"the Hugging Face hub cache {hub_cache_dir()} for repo {repo} ({short_error(exc)})"],
+                ways_out=[
+                    "connect to the internet (and unset HF_HUB_OFFLINE) and try again: the files are downloaded "
+                    "once into the hub cache",
+                    f"pre-fill the hub cache on a connected machine (`hf download {repo}`), copy the cache folder "
+                    "here (HF_HOME or HF_HUB_CACHE point to it) and set HF_HUB_OFFLINE=1",
+                    "use an architecture whose text tower and tokenizer ship with open_clip, e.g. ViT-B-32",
+                ],
+            ) from None
+    return build()
+
+
+def _is_hub_miss(exc: BaseException) -> bool:
+    chain: BaseException | None = exc
+    while chain is not None:
+        kind = type(chain).__name__
+        text = str(chain)
+        if kind in {"OfflineModeIsEnabled", "LocalEntryNotFoundError", "EntryNotFoundError"}:
+            return True
+        if isinstance(chain, OSError) and ("offline" in text.lower() or "huggingface.co" in text.lower()):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+def _get_tokenizer(arch: str, name: str) -> Any:
+    import open_clip
+
+    return _with_hub_fallback(
+        lambda: open_clip.get_tokenizer(arch), name, f"the {arch} tokenizer", _hub_repo_of(arch, "hf_tokenizer_name")
+    )
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Model initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_open_clip() -> Iterator[None]:
+    """open_clip logs "No pretrained weights loaded ... initialized randomly" on the root logger: that is the point
+    of a random-init encoder, so that one message is dropped."""
+    root = logging.getLogger()
+    flt = _DropRandomInitWarning()
+    root.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
+
+
+def _default_device() -> torch.device:
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# -- inputs ------------------------------------------------------------------------------------------------------
+def _check_texts(batch: Sequence[Any], start: int) -> list[str]:
+    texts = list(batch)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text item {start + i} is a {type(text).__name__}, not a str")
+    return texts
+
+
+def load_image(item: Any, index: int = 0) -> Image.Image:
+    """An RGB PIL image from a path, encoded bytes, a PIL image or an array; ValueError/TypeError naming the item.
+
+    Parameters
+    ----------
+    item : str, os.PathLike, bytes, PIL.Image.Image or numpy.ndarray
+        Arrays are H x W (grey) or H x W x C with C in (1, 3, 4); ``uint8``, bool, or floats in [0, 1].
+    index : int, default 0
+        The item's position, for error messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> load_image(np.zeros((4, 6, 3), np.uint8)).size
+    (6, 4)
+    >>> load_image(b"not an image", 7)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image item 7 (bytes) cannot be decoded: cannot identify image file ...
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(item, str | os.PathLike):
+        path = os.fspath(item)
+        try:
+            with Image.open(path) as img:
+                img.load()
+                return img.convert("RGB")
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+            raise ValueError(f"image item {index} ({path!r}) cannot be read: {short_error(exc)}") from None
+    if isinstance(item, bytes | bytearray | memoryview):
+        try:
+            with Image.open(io.BytesIO(bytes(item))) as img:
+                img.load()
+                return img.convert("RGB")
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+            raise ValueError(f"image item {index} (bytes) cannot be decoded: {exc}") from None
+    if isinstance(item, Image.Image):
+        return item if item.mode == "RGB" else item.convert("RGB")
+    if hasattr(item, "detach") and hasattr(item, "cpu"):  # a torch tensor
+        item = item.detach().cpu().numpy()
+    if isinstance(item, np.ndarray):
+        return Image.fromarray(_as_uint8_image(item, index)).convert("RGB")
+    raise TypeError(
+        f"image item {index} is a {type(item).__name__}; use a file path, encoded bytes, a PIL image or an "
+        "H x W x C array"
+    )
+
+
+def _as_uint8_image(arr: np.ndarray, index: int) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"image item {index} has shape {arr.shape}, which looks channel-first; pass H x W x C "
+            "(e.g. arr.transpose(1, 2, 0))"
+        )
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)) or 0 in arr.shape:
+        raise ValueError(f"image item {index} has shape {arr.shape}; expected H x W or H x W x C with C in 1, 3, 4")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"image item {index} contains NaN or inf")
+        if arr.min() < 0 or arr.max() > 1:
+            raise ValueError(
+                f"image item {index} is a float array with values in [{arr.min():.3g}, {arr.max():.3g}]; "
+                "float images must lie in [0, 1] (or pass uint8)"
+            )
+        return np.round(arr * 255).astype(np.uint8)
+    raise TypeError(f"image item {index} has dtype {arr.dtype}; use uint8, bool or floats in [0, 1]")

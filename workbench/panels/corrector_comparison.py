@@ -1,0 +1,150 @@
+"""CorrectorComparison: :func:`workbench.compare.compare_correctors` as a table and a bar chart of the changes.
+
+The chart shows, per corrector, the change relative to ``none`` (no correction) of R@1 in both directions and of
+the centroid distance, on held-out pairs. Error bars are the corrector's own 95% interval moved by the same
+baseline: ``[lo - none, hi - none]``. They leave out the baseline's own uncertainty; since both rows are measured
+on the same queries, a paired test (:func:`workbench.retrieval.paired_bootstrap_test`) is the sharper question of
+whether a change is real.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from workbench.data import PairedEmbeddings
+from workbench.panels._base import Panel
+from workbench.panels._colors import OKABE_ITO
+from workbench.panels._html import format_value, html_table
+
+__all__ = ["CorrectorComparison"]
+
+#: Metrics shown in the widget's table (every column stays in :attr:`CorrectorComparison.table`).
+TABLE_METRICS = ("centroid_distance", "relative_modality_gap", "mean_matched_cosine", "modality_probe_accuracy")
+
+
+class CorrectorComparison(Panel):
+    """Correctors side by side on held-out pairs: the table with intervals, and the changes as grouped bars.
+
+    Parameters
+    ----------
+    paired : PairedEmbeddings
+    correctors : sequence of estimators, or mapping of name to estimator
+        As :func:`workbench.compare.compare_correctors`.
+    **compare_kwargs
+        Passed on (``test_fraction``, ``seed``, ``ks``, ``n_resamples``, ``probe``).
+
+    Examples
+    --------
+    >>> import workbench
+    >>> from workbench.correct import MeanCenter
+    >>> comparison = CorrectorComparison(workbench.datasets.load("liang2022/clip"), [MeanCenter()],
+    ...                                  n_resamples=20, probe=False)
+    >>> comparison.table["corrector"].to_list()
+    ['none', 'MeanCenter()']
+    >>> [t.name for t in comparison.figure().data]
+    ['Δ R@1 image→text', 'Δ R@1 text→image', 'Δ centroid distance']
+    """
+
+    css_class = "wb-corrector-comparison"
+
+    def __init__(self, paired: PairedEmbeddings, correctors: Sequence[Any] | Mapping[str, Any],
+                 **compare_kwargs: Any) -> None:
+        from workbench.compare import compare_correctors
+
+        if not isinstance(paired, PairedEmbeddings):
+            raise TypeError(f"CorrectorComparison needs a PairedEmbeddings, got {type(paired).__name__}")
+        if len(correctors) == 0:
+            raise ValueError("give at least one corrector to compare with no correction")
+        self.paired = paired
+        self.compare_kwargs = dict(compare_kwargs)
+        self._table = compare_correctors(paired, correctors, **compare_kwargs)
+        self._ui: dict[str, Any] = {}
+
+    @property
+    def table(self) -> pl.DataFrame:
+        """The :func:`~workbench.compare.compare_correctors` table (``none`` first)."""
+        return self._table
+
+    @property
+    def r1_columns(self) -> tuple[str, str]:
+        """The two R@1 columns (first modality querying the second, then back), e.g. ``image_to_text_R@1``."""
+        columns = [c for c in self._table.columns if c.endswith("_R@1")]
+        return columns[0], columns[1]
+
+    def changes(self) -> pl.DataFrame:
+        """Per corrector (not ``none``): ``metric``, ``change`` (value - none), ``lo`` and ``hi`` (interval - none)."""
+        baseline = self._table.row(0, named=True)
+        rows = []
+        for metric in (*self.r1_columns, "centroid_distance"):
+            for record in self._table.slice(1).iter_rows(named=True):
+                lo, hi = record.get(f"{metric}_lo"), record.get(f"{metric}_hi")
+                rows.append({
+                    "corrector": record["corrector"], "metric": metric,
+                    "change": record[metric] - baseline[metric],
+                    "lo": None if lo is None else lo - baseline[metric],
+                    "hi": None if hi is None else hi - baseline[metric],
+                })
+        return pl.DataFrame(rows, schema={"corrector": pl.String, "metric": pl.String, "change": pl.Float64,
+                                          "lo": pl.Float64, "hi": pl.Float64})
+
+    def _label(self, metric: str) -> str:
+        if metric == "centroid_distance":
+            return "Δ centroid distance"
+        source, target = metric.removesuffix("_R@1").split("_to_")
+        return f"Δ R@1 {source}→{target}"
+
+    def figure(self) -> Any:
+        """Grouped bars: the change of R@1 (both ways) and of the centroid distance per corrector, with intervals."""
+        import plotly.graph_objects as go
+
+        changes = self.changes()
+        fig = go.Figure()
+        for k, metric in enumerate((*self.r1_columns, "centroid_distance")):
+            part = changes.filter(pl.col("metric") == metric)
+            change = part["change"].to_numpy()
+            lo = part["lo"].fill_null(np.nan).to_numpy()
+            hi = part["hi"].fill_null(np.nan).to_numpy()
+            fig.add_trace(go.Bar(
+                x=part["corrector"].to_list(), y=change, name=self._label(metric), marker={"color": OKABE_ITO[k]},
+                error_y={"type": "data", "symmetric": False, "array": np.nan_to_num(hi - change),
+                         "arrayminus": np.nan_to_num(change - lo), "thickness": 1.2},
+            ))
+        n_test = self._table["n_test"][0]
+        fig.update_layout(
+            barmode="group", template="simple_white", width=760, height=440,
+            title={"text": html.escape(f"{self.paired.model}: change against no correction "
+                                       f"({n_test} held-out pairs, 95% intervals)"), "font": {"size": 13}},
+            yaxis_title="change", legend={"orientation": "h", "y": -0.2},
+        )
+        fig.add_hline(y=0, line={"color": "#444", "width": 1})
+        return fig
+
+    def _html(self) -> str:
+        table = self._table
+        metrics = [m for m in TABLE_METRICS if m in table.columns and table[m].null_count() < table.height]
+        metrics += [c for c in table.columns if "_R@" in c and not c.endswith(("_lo", "_hi"))]
+        cells: dict[str, list[str]] = {"corrector": table["corrector"].to_list()}
+        for m in metrics:
+            values, los, his = table[m].to_list(), table.get_column(f"{m}_lo").to_list(), \
+                table.get_column(f"{m}_hi").to_list()
+            cells[m] = [format_value(v) + ("" if lo is None else f" <small>[{lo:.3f}, {hi:.3f}]</small>")
+                        for v, lo, hi in zip(values, los, his, strict=True)]
+        frame = pl.DataFrame(cells)
+        return html_table(frame, css_class="wb-comparison", formatters=dict.fromkeys(metrics, str),
+                          caption=f"held-out metrics ({table['n_test'][0]} test pairs; 95% intervals)")
+
+    def _build_widget(self) -> Any:
+        import ipywidgets as widgets
+        import plotly.graph_objects as go
+
+        table = widgets.HTML(value=self._html())
+        table.add_class("wb-comparison-table")
+        chart = go.FigureWidget(self.figure())
+        chart.add_class("wb-comparison-chart")
+        self._ui = {"table": table, "chart": chart}
+        return widgets.VBox([self._message_widget(), table, chart])
