@@ -188,3 +188,28 @@ def test_progressive_alignment_of_sound_to_the_frozen_caption_space(shapes_model
     emergent = per_query_ranks(sounds, images, test.relevance()).recall(1)
     chance = 1 / test.items["caption"].n_unique()
     assert emergent > 5 * chance
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_last_block_of_an_open_clip_model_with_a_locked_text_tower(rng):
+    pytest.importorskip("open_clip")
+    from workbench.encoders import OpenCLIPEncoder
+    from workbench.towers import OpenCLIPTower
+
+    encoder = OpenCLIPEncoder("ViT-S-32", None, device="cpu")
+    images = rng.integers(0, 255, size=(16, 64, 64, 3), dtype=np.uint8)
+    captions = [f"photo number {i}" for i in range(16)]
+    image_tower = OpenCLIPTower(encoder, "image", unlock_last=1)
+    text_tower = OpenCLIPTower(encoder, "text")
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    old = encoder.fingerprint
+    trainer = ContrastiveTrainer(image_tower, text_tower, train_b=False, epochs=3, batch_size=8, lr=1e-3, seed=0)
+    trainer.fit(images, captions)
+    assert trainer.history_["loss"][-1] < trainer.history_["loss"][0]  # a few steps lower the loss
+    after = encoder.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("visual.") for k in changed)  # the locked text tower did not move
+    assert not any(k.startswith("visual.transformer.resblocks.0.") for k in changed)  # early blocks locked
+    assert any(k.startswith("visual.ln_post") or k == "visual.proj" for k in changed)
+    assert encoder.fingerprint == old  # computed once per loaded model ...
+    assert encoder.refresh_fingerprint() != old  # ... so after fine-tuning, refresh it for the cache

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AudioCNN", "BagOfWordsText", "FeatureHead", "ImageCNN", "seeded"]
+__all__ = ["AudioCNN", "BagOfWordsText", "FeatureHead", "ImageCNN", "OpenCLIPTower", "seeded"]
 
 
 class seeded:
@@ -196,3 +196,60 @@ class FeatureHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class OpenCLIPTower(nn.Module):
+    """One tower of an :class:`~workbench.encoders.openclip.OpenCLIPEncoder` model, for fine-tuning.
+
+    ``modality="image"`` wraps ``model.visual`` (``encode_image``); ``"text"`` wraps the text transformer
+    (``encode_text``). With ``unlock_last=k`` only the last k blocks (and the final norm and projection) train, via
+    open_clip's own ``lock_image_tower(unlocked_groups=k)`` / ``lock_text_tower(unlocked_layers=k)``;
+    ``unlock_last=None`` trains the whole tower. Pair an image tower with a locked text tower (``train_b=False``) or
+    the reverse for LiT (Zhai et al., CVPR 2022). After training, the encoder's cached fingerprint is stale: call
+    ``encoder.refresh_fingerprint()`` before embedding through the cache.
+    """
+
+    def __init__(self, encoder: Any, modality: str, unlock_last: int | None = None) -> None:
+        super().__init__()
+        if modality not in ("image", "text"):
+            raise ValueError(f"modality must be 'image' or 'text', got {modality!r}")
+        object.__setattr__(self, "encoder", encoder)  # not a submodule: parameters() picks this tower's share
+        self.modality = modality
+        model = encoder.model
+        if unlock_last is not None:
+            if modality == "image":
+                model.lock_image_tower(unlocked_groups=unlock_last)
+            else:
+                model.lock_text_tower(unlocked_layers=unlock_last)
+        visual = {id(p) for p in model.visual.parameters()}
+        self._params = [p for name, p in model.named_parameters()
+                        if (id(p) in visual) == (modality == "image") and name != "logit_scale"
+                        and not name.startswith("logit_bias")]
+
+    def parameters(self, recurse: bool = True) -> Any:  # this tower's share of the shared model
+        return iter(self._params)
+
+    def train(self, mode: bool = True) -> OpenCLIPTower:
+        model = self.encoder.model
+        if self.modality == "image":
+            model.visual.train(mode)
+        else:
+            for child in model.children():
+                if child is not model.visual:
+                    child.train(mode)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> OpenCLIPTower:
+        self.encoder.model.to(*args, **kwargs)
+        return self
+
+    def prepare(self, items: Any) -> torch.Tensor:
+        if self.modality == "text":
+            return self.encoder.tokenizer([str(t) for t in items])
+        from workbench.encoders.openclip import load_image
+
+        return self.encoder.pixels([load_image(item, i) for i, item in enumerate(items)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        model = self.encoder.model
+        return model.encode_image(x) if self.modality == "image" else model.encode_text(x)

@@ -109,15 +109,21 @@ class ContrastiveTrainer:
             raise ValueError(f"training needs at least 2 pairs, got {len(xa)}")
         self.tower_a.to(self.device)
         self.tower_b.to(self.device)
-        self.tower_a.requires_grad_(self.train_a)
-        self.tower_b.requires_grad_(self.train_b)
+        # a frozen tower gets no gradients; a trained one keeps whatever its parameters say (a tower may have
+        # unlocked only its last blocks, as OpenCLIPTower(unlock_last=k) does)
+        for tower, on in ((self.tower_a, self.train_a), (self.tower_b, self.train_b)):
+            if not on:
+                for p in tower.parameters():
+                    p.requires_grad_(False)
         # scalars in float64 (a fixed temperature is reported exactly); they do not promote the float32 logits
         log_scale = torch.tensor(math.log(1.0 / self.temperature), dtype=torch.float64, device=self.device,
                                  requires_grad=self.learn_temperature)
         bias = torch.tensor(-10.0 if self.loss == "sigmoid" else 0.0, dtype=torch.float64, device=self.device,
                             requires_grad=self.loss == "sigmoid")
         params = [p for t, on in ((self.tower_a, self.train_a), (self.tower_b, self.train_b)) if on
-                  for p in t.parameters()]
+                  for p in t.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("no trainable parameters: every parameter of the trained towers is frozen")
         params += [p for p in (log_scale, bias) if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         generator = torch.Generator().manual_seed(self.seed)
