@@ -45,53 +45,63 @@ _DEFAULT_CHUNK_BYTES = 256 << 20
 
 
 # -- numba kernels ------------------------------------------------------------------------------------------------
-def _kernels() -> tuple[Any, Any]:
-    """Compile (once, cached on disk) the two counting kernels."""
-    global _KERNELS
-    if _KERNELS is None:
-        from numba import njit, prange
-
-        @njit(parallel=True, cache=True, fastmath=False)
-        def count_rows(scores, thresholds, counts):  # pragma: no cover - compiled
-            # counts[r, k] += #{c : scores[r, c] >= thresholds[r, k]}; thresholds ascending, padded with +inf
-            n_rows, n_cols = scores.shape
-            m = thresholds.shape[1]
-            for r in prange(n_rows):
-                lowest = thresholds[r, 0]
-                for c in range(n_cols):
-                    s = scores[r, c]
-                    if s >= lowest:
-                        for k in range(m):
-                            if s >= thresholds[r, k]:
-                                counts[r, k] += 1
-                            else:
-                                break
-
-        @njit(parallel=True, cache=True, fastmath=False)
-        def count_columns(scores, thresholds, counts):  # pragma: no cover - compiled
-            # counts[c, k] += #{r : scores[r, c] >= thresholds[c, k]}; parallel over blocks of columns
-            n_rows, n_cols = scores.shape
-            m = thresholds.shape[1]
-            block = 256
-            n_blocks = (n_cols + block - 1) // block
-            for b in prange(n_blocks):
-                c0 = b * block
-                c1 = min(n_cols, c0 + block)
-                for r in range(n_rows):
-                    for c in range(c0, c1):
-                        s = scores[r, c]
-                        if s >= thresholds[c, 0]:
-                            for k in range(m):
-                                if s >= thresholds[c, k]:
-                                    counts[c, k] += 1
-                                else:
-                                    break
-
-        _KERNELS = (count_rows, count_columns)
-    return _KERNELS
+def _count_rows(scores, thresholds, counts):  # pragma: no cover - compiled by numba
+    # counts[r, k] += #{c : scores[r, c] >= thresholds[r, k]}; thresholds ascending, padded with +inf
+    n_rows, n_cols = scores.shape
+    m = thresholds.shape[1]
+    for r in _prange(n_rows):
+        lowest = thresholds[r, 0]
+        for c in range(n_cols):
+            s = scores[r, c]
+            if s >= lowest:
+                for k in range(m):
+                    if s >= thresholds[r, k]:
+                        counts[r, k] += 1
+                    else:
+                        break
 
 
-_KERNELS: tuple[Any, Any] | None = None
+def _count_columns(scores, thresholds, counts):  # pragma: no cover - compiled by numba
+    # counts[c, k] += #{r : scores[r, c] >= thresholds[c, k]}; parallel over blocks of columns
+    n_rows, n_cols = scores.shape
+    m = thresholds.shape[1]
+    block = 256
+    n_blocks = (n_cols + block - 1) // block
+    for b in _prange(n_blocks):
+        c0 = b * block
+        c1 = min(n_cols, c0 + block)
+        for r in range(n_rows):
+            for c in range(c0, c1):
+                s = scores[r, c]
+                if s >= thresholds[c, 0]:
+                    for k in range(m):
+                        if s >= thresholds[c, k]:
+                            counts[c, k] += 1
+                        else:
+                            break
+
+
+def _prange(n):  # pragma: no cover - replaced by numba.prange when compiled
+    return range(n)
+
+
+#: Score blocks with more entries than this are counted by all cores; smaller ones on one (numba's threads cost
+#: more than they save on small blocks, and far more when another process holds a core).
+PARALLEL_ABOVE = 4_000_000
+_KERNELS: dict[bool, tuple[Any, Any]] = {}
+
+
+def _kernels(parallel: bool = True) -> tuple[Any, Any]:
+    """The two counting kernels, compiled once per process (and cached on disk) in a parallel or serial variant."""
+    if parallel not in _KERNELS:
+        import numba
+
+        # the kernels' globals see numba.prange; njit(parallel=False) treats it as range
+        globals()["_prange"] = numba.prange
+        jit = numba.njit(parallel=parallel, cache=True, fastmath=False)
+        _KERNELS[parallel] = (jit(_count_rows), jit(_count_columns))
+    return _KERNELS[parallel]
+
 
 #: Score blocks with more multiply-adds than this go through torch's matmul (MKL on x86: faster than numpy's
 #: OpenBLAS here, 0.82 s vs 1.10 s for COCO-5k); smaller ones stay in numpy and never import torch.
@@ -243,8 +253,8 @@ def _rank_both_ways(
     With ``a_queries=False`` only the b queries are ranked (a is just a gallery). ``b_pairs`` (as (a, b) pairs)
     gives the b queries their own relevance (default: ``pairs``).
     """
-    count_rows, count_columns = _kernels()
     n_a, n_b = len(a), len(b)
+    count_rows, count_columns = _kernels(parallel=n_a * n_b > PARALLEL_ABOVE)
     b_pairs = pairs if b_pairs is None else b_pairs
     b_side = _Side(_relevance(b_pairs[:, ::-1], n_b, n_a, "b queries"), n_b, with_ap)
     a_side = _Side(_relevance(pairs, n_a, n_b, "a queries"), n_a, with_ap) if a_queries else None
