@@ -45,6 +45,7 @@ __all__ = [
     "mean_unmatched_cosine",
     "paired_distance",
     "relative_modality_gap",
+    "rmg_from_cosines",
     "uniformity",
 ]
 
@@ -214,11 +215,18 @@ def relative_modality_gap(a: Any, b: Any | None = None) -> float:
     0.0
     """
     v = _views(a, b, min_pairs=2)
-    return _rmg(float(np.einsum("ij,ij->i", v.ma, v.mb).mean()),
+    return rmg_from_cosines(float(np.einsum("ij,ij->i", v.ma, v.mb).mean()),
                 _mean_offdiagonal_cosine(v.items_a), _mean_offdiagonal_cosine(v.items_b))
 
 
-def _rmg(m: float, s_a: float, s_b: float) -> float:
+def rmg_from_cosines(m: float, s_a: float, s_b: float) -> float:
+    """The relative modality gap from its three mean cosines (see :func:`relative_modality_gap`).
+
+    Examples
+    --------
+    >>> rmg_from_cosines(1.0, 0.0, 0.0)   # pairs coincide
+    0.0
+    """
     def d(c: float) -> float:
         return 1.0 - (c + 1.0) / 2.0
 
@@ -362,7 +370,7 @@ def gap_report(
     values: dict[str, float | None] = {
         "centroid_distance": float(np.linalg.norm(g)),
         "paired_distance": float(pair_dist.mean()),
-        "relative_modality_gap": _rmg(m, s_a, s_b),
+        "relative_modality_gap": rmg_from_cosines(m, s_a, s_b),
         "alignment": float((pair_dist**2).mean()),
     }
     for side, items in (("a", v.items_a), ("b", v.items_b)):

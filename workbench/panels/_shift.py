@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from workbench.data import PairedEmbeddings
-from workbench.gap import _rmg, clip_loss, gap_report
+from workbench.gap import clip_loss, gap_report, rmg_from_cosines
 from workbench.retrieval import per_query_ranks
 
 __all__ = ["ShiftedGap", "core_metrics", "recall_keys"]
@@ -277,7 +277,7 @@ class ShiftedGap:
         metrics: dict[str, float | None] = {
             "centroid_distance": float(np.linalg.norm(g)),
             "paired_distance": float(pair_dist.mean()),
-            "relative_modality_gap": _rmg(m, s_a, s_b),
+            "relative_modality_gap": rmg_from_cosines(m, s_a, s_b),
             "alignment": float(sq_dist.mean()),
         }
         for side, gram, z, r in (("a", self.gram_a, -p[self.sub_a], ra[self.sub_a]),
