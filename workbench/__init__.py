@@ -28,7 +28,7 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = (
     "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap", "io", "panels",
-    "probes", "projection", "report", "reproduce", "retrieval", "towers", "train", "zeroshot",
+    "probes", "projection", "report", "reproduce", "retrieval", "search", "towers", "train", "zeroshot",
 )
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "report",
     "reproduce",
     "retrieval",
+    "search",
     "towers",
     "train",
     "zeroshot",
