@@ -81,6 +81,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         report,
         reproduce,
         retrieval,
+        search,
+        towers,
+        train,
+        zeroshot,
     )
     from workbench.cache import EmbeddingCache, embed
     from workbench.data import DuplicateRowsWarning, Embeddings, MultimodalEmbeddings, PairedEmbeddings
