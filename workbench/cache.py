@@ -3,14 +3,21 @@
 :func:`embed` encodes items in batches (with a notebook-aware progress bar) and stores the result under a key made
 of the encoder's identity (name + weights fingerprint + preprocessing), the modality and the content of every
 item. A second call with the same inputs reads the file and never calls the encoder. Files are written atomically
-(temporary file, fsync, rename) and carry a SHA-256 of their vectors: a truncated or damaged file is detected,
-reported with a :class:`CacheCorruptionWarning`, removed and recomputed -- never returned.
+(temporary file, fsync, rename, folder fsync) and carry a SHA-256 of their vectors: a truncated or damaged file is
+detected, reported with a :class:`CacheCorruptionWarning`, removed and recomputed -- never returned.
+
+The cache is built on the primitives of :mod:`workbench.store` (the durable shard writer
+:func:`~workbench.store.atomic_write_bytes`, :func:`~workbench.store.sha256_hex`, the batch encoder
+:func:`~workbench.store.encode_rows`); a cache entry is the one-file, one-shard special case of a store, kept as a
+single ``.npz`` per key. ``embed(..., store=PATH)`` writes a resumable sharded store instead (for data that does not
+fit in memory).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io as _io
 import json
 import os
 import struct
@@ -24,14 +31,21 @@ import numpy as np
 import polars as pl
 
 from workbench.data import Embeddings
-from workbench.io import atomic_write
+from workbench.store import (
+    EmbeddingStore,
+    StoreCorruptionWarning,
+    atomic_write_bytes,
+    encode_rows,
+    sha256_hex,
+)
+from workbench.store import write as write_store
 
 __all__ = ["CacheCorruptionWarning", "EmbeddingCache", "default_cache_dir", "embed", "items_digest"]
 
 CACHE_FORMAT = 1
 
 
-class CacheCorruptionWarning(UserWarning):
+class CacheCorruptionWarning(StoreCorruptionWarning):
     """A cache file failed its checksum or could not be read; it was removed and will be recomputed."""
 
 
@@ -149,7 +163,7 @@ class EmbeddingCache:
                 problem = "it belongs to another key"
             elif vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != n_rows:
                 problem = f"it holds shape {vectors.shape} {vectors.dtype}, expected {n_rows} float32 rows"
-            elif hashlib.sha256(vectors.tobytes()).hexdigest() != header.get("sha256"):
+            elif sha256_hex(vectors.tobytes()) != header.get("sha256"):
                 problem = "its checksum does not match"
         except Exception as exc:  # a damaged zip can raise many types
             problem = f"it cannot be read ({type(exc).__name__}: {exc})"
@@ -170,14 +184,13 @@ class EmbeddingCache:
         header = {
             **info,
             "key": key,
-            "sha256": hashlib.sha256(vectors.tobytes()).hexdigest(),
+            "sha256": sha256_hex(vectors.tobytes()),
             "shape": list(vectors.shape),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        path = self.path(key)
-        with atomic_write(path) as handle:
-            np.savez(handle, vectors=vectors, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
-        return path
+        buffer = _io.BytesIO()
+        np.savez(buffer, vectors=vectors, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+        return atomic_write_bytes(self.path(key), buffer.getbuffer())
 
     def clear(self) -> int:
         """Remove every cached file; return how many were removed."""
@@ -191,22 +204,8 @@ class EmbeddingCache:
 def _encode_in_batches(encoder: Any, modality: str, items: list[Any], batch_size: int, progress: bool) -> np.ndarray:
     from tqdm.auto import tqdm
 
-    chunks = []
     with tqdm(total=len(items), desc=f"{encoder.name} {modality}", unit="item", disable=not progress) as bar:
-        for start in range(0, len(items), batch_size):
-            batch = items[start : start + batch_size]
-            out = np.asarray(encoder.encode(modality, batch, batch_size=batch_size))
-            if out.ndim != 2 or len(out) != len(batch):
-                raise ValueError(
-                    f"{encoder.name}.encode returned shape {out.shape} for {len(batch)} {modality} items; "
-                    "expected (items, dim)"
-                )
-            chunks.append(out)
-            bar.update(len(batch))
-    dims = {c.shape[1] for c in chunks}
-    if len(dims) > 1:
-        raise ValueError(f"{encoder.name}.encode returned different dimensions across batches: {sorted(dims)}")
-    return np.concatenate(chunks)
+        return encode_rows(encoder, modality, items, batch_size, bar)
 
 
 def _default_metadata(items: list[Any], modality: str, ids: Sequence[Any] | None) -> pl.DataFrame:
@@ -228,8 +227,14 @@ def embed(
     batch_size: int = 64,
     ids: Sequence[Any] | None = None,
     progress: bool = True,
-) -> Embeddings:
+    store: str | os.PathLike[str] | None = None,
+    shard_size: int = 10_000,
+) -> Embeddings | EmbeddingStore:
     """Embed ``items`` of one modality, reading from the cache when this exact work was done before.
+
+    With ``store=PATH`` the embeddings go to a resumable sharded store instead (see :mod:`workbench.store`): parquet
+    shards of ``shard_size`` rows, written as they are computed; a killed run resumes where it stopped, and the
+    result is returned lazily as an :class:`~workbench.store.EmbeddingStore`.
 
     Parameters
     ----------
@@ -248,11 +253,17 @@ def embed(
         Item ids for the metadata (default ``0..N-1``). Texts also fill a ``caption`` column, paths a ``path`` one.
     progress : bool, default True
         Show a progress bar (tqdm; a widget in notebooks).
+    store : path, optional
+        A store folder: write (or resume) a sharded store there; the cache is not used. Items are addressed by
+        position, ``ids`` must be unique.
+    shard_size : int, default 10_000
+        Rows per store shard (only with ``store``).
 
     Returns
     -------
-    Embeddings
-        Unit-norm float32 rows in the order of ``items``; ``model`` is the encoder's name.
+    Embeddings or EmbeddingStore
+        Unit-norm float32 rows in the order of ``items``; ``model`` is the encoder's name. With ``store``, the
+        finished :class:`~workbench.store.EmbeddingStore` (lazy; ``.to_embeddings()`` materialises it).
 
     Examples
     --------
@@ -267,6 +278,9 @@ def embed(
     True
     """
     items = list(items)
+    if store is not None:
+        return write_store(encoder, items, modality, store, shard_size=shard_size, ids=ids, batch_size=batch_size,
+                           progress=progress)
     if not items:
         raise ValueError(f"no {modality} items to embed")
     if modality not in tuple(encoder.modalities):
