@@ -28,7 +28,8 @@ _LAZY_ATTRIBUTES = {
 }
 _LAZY_MODULES = (
     "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap", "io", "panels",
-    "probes", "projection", "report", "reproduce", "retrieval", "search", "towers", "train", "zeroshot",
+    "probes", "projection", "report", "reproduce", "retrieval", "search", "store", "towers", "train",
+    "zeroshot",
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "reproduce",
     "retrieval",
     "search",
+    "store",
     "towers",
     "train",
     "zeroshot",
@@ -82,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         reproduce,
         retrieval,
         search,
+        store,
         towers,
         train,
         zeroshot,
