@@ -229,6 +229,8 @@ def embed(
     progress: bool = True,
     store: str | os.PathLike[str] | None = None,
     shard_size: int = 10_000,
+    backend: str = "local",
+    **backend_options: Any,
 ) -> Embeddings | EmbeddingStore:
     """Embed ``items`` of one modality, reading from the cache when this exact work was done before.
 
@@ -256,6 +258,9 @@ def embed(
     store : path, optional
         A store folder: write (or resume) a sharded store there; the cache is not used. Items are addressed by
         position, ``ids`` must be unique.
+    backend : "local" or "ray", default "local"
+        With ``store``: encode in this process, or on a Ray actor pool (``actors=``, ``num_cpus_per_actor=``,
+        ``encoder_factory=``; see :func:`workbench.store.write`). Both write the same shards.
     shard_size : int, default 10_000
         Rows per store shard (only with ``store``).
 
@@ -280,7 +285,9 @@ def embed(
     items = list(items)
     if store is not None:
         return write_store(encoder, items, modality, store, shard_size=shard_size, ids=ids, batch_size=batch_size,
-                           progress=progress)
+                           progress=progress, backend=backend, **backend_options)
+    if backend != "local" or backend_options:
+        raise TypeError("backend= and its options apply only with store=PATH")
     if not items:
         raise ValueError(f"no {modality} items to embed")
     if modality not in tuple(encoder.modalities):

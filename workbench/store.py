@@ -296,13 +296,25 @@ def _locked(folder: Path) -> Iterator[None]:
         handle.close()  # releases the lock (a killed process releases it too)
 
 
+def _numeric_arrow(values: np.ndarray) -> Any:
+    """A numeric numpy vector as an arrow array, zero-copy, without ``pa.array`` (which imports pandas on first use
+    when pandas is installed: a fraction of a second on the first shard). Same values, same parquet bytes."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
 def _shard_bytes(ids: Sequence[Any], vectors: np.ndarray) -> memoryview:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     dim = vectors.shape[1]
-    emb = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), type=pa.float32()), dim)
-    id_array = pa.array(np.asarray(ids)) if isinstance(ids, np.ndarray) else pa.array(list(ids))
+    emb = pa.FixedSizeListArray.from_arrays(_numeric_arrow(vectors.reshape(-1).astype(np.float32, copy=False)), dim)
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iuf":
+        id_array = _numeric_arrow(ids)
+    else:
+        id_array = pa.array(np.asarray(ids)) if isinstance(ids, np.ndarray) else pa.array(list(ids))
     table = pa.table({"id": id_array, "embedding": emb})
     sink = pa.BufferOutputStream()  # grows without the copies of io.BytesIO
     pq.write_table(table, sink, compression="none", use_dictionary=False, write_statistics=["id"])
@@ -326,6 +338,8 @@ def write(
     ids: Sequence[Any] | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    backend: str = "local",
+    **backend_options: Any,
 ) -> EmbeddingStore:
     """Embed ``items`` into the store at ``path``, resuming whatever an earlier (possibly killed) run left.
 
@@ -349,6 +363,10 @@ def write(
     batch_size : int, default 64
     progress : bool, default True
         A progress bar over shards (tqdm; a widget in notebooks).
+    backend : {"local", "ray"}, default "local"
+        ``"ray"`` encodes the missing shards on a Ray Data actor pool (see :func:`workbench.store_ray.encode_shards`;
+        options ``actors=2``, ``num_cpus_per_actor=0.5``, ``encoder_factory=None``); this process still verifies,
+        writes and records every shard, so the store is the same file for file and resumes the same way.
 
     Returns
     -------
@@ -375,6 +393,10 @@ def write(
     """
     from tqdm.auto import tqdm
 
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "local" and backend_options:
+        raise TypeError(f"unexpected options for the local backend: {sorted(backend_options)}")
     items = items if isinstance(items, Sequence) else list(items)
     n = len(items)
     if n == 0:
@@ -441,18 +463,25 @@ def write(
         # Encoding and serialisation run here while a single writer thread hashes, writes, fsyncs and records the
         # previous shard (both release the GIL); at most two finished shards wait in memory, manifest lines stay
         # in shard order.
+        missing = [index for index in range(n_shards) if index not in keep]
+        if backend == "ray":
+            from workbench.store_ray import encode_shards
+
+            raws: Iterator[tuple[int, np.ndarray]] = encode_shards(
+                encoder, items, modality, missing, shard_size=shard_size, batch_size=batch_size, **backend_options
+            )
+        else:
+            raws = ((index, encode_rows(encoder, modality, items[index * shard_size : min((index + 1) * shard_size, n)],
+                                        batch_size)) for index in missing)
         pending: deque[Future[None]] = deque()
         with (
             tqdm(total=n_shards, initial=len(keep), desc=f"{encoder.name} {modality}", unit="shard",
                  disable=not progress) as bar,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-store") as writer,
         ):
-            for index in range(n_shards):
-                if index in keep:
-                    continue
+            for index, raw in raws:
                 start, stop = index * shard_size, min((index + 1) * shard_size, n)
                 shard_ids: Sequence[Any] = np.arange(start, stop, dtype=np.int64) if ids is None else ids[start:stop]
-                raw = encode_rows(encoder, modality, items[start:stop], batch_size)
                 vectors = _unit_rows(raw, f"{encoder.name} {modality} embeddings")
                 data = _shard_bytes(shard_ids, vectors)
                 first, last = (shard_ids[0], shard_ids[-1])
