@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -44,7 +43,7 @@ import polars as pl
 
 from workbench._validation import as_matrix, row_norms
 from workbench.data import Embeddings
-from workbench.io import _umask
+from workbench.io import atomic_write
 
 __all__ = [
     "EmbeddingStore",
@@ -115,20 +114,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     b'payload'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600 files
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(path, "wb") as handle:  # the one atomic writer (io.atomic_write), temp suffix TMP_SUFFIX
+        handle.write(data)
     return path
 
 

@@ -66,6 +66,26 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+class ModelFingerprint:
+    """Mixin for encoders holding a torch ``model``: its weights fingerprint, computed once per loaded model.
+
+    After changing the weights in place (fine-tuning), call :meth:`refresh_fingerprint` so that the embedding
+    cache sees the new weights.
+    """
+
+    model: Any
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the weights, computed on first use and kept for the life of this encoder."""
+        return weights_fingerprint(self.model)
+
+    def refresh_fingerprint(self) -> str:
+        """Recompute :attr:`fingerprint` (after the weights of :attr:`model` were changed in place)."""
+        self.__dict__.pop("fingerprint", None)
+        return self.fingerprint
+
+
 def _byte_dtype() -> Any:
     import torch
 

@@ -17,13 +17,12 @@ import math
 import os
 import struct
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import weights_fingerprint
+from workbench.encoders.base import ModelFingerprint
 from workbench.encoders.errors import (
     WeightsUnavailableError,
     cached_hub_file,
@@ -45,7 +44,7 @@ _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
 
 
-class CLAPEncoder:
+class CLAPEncoder(ModelFingerprint):
     """A CLAP model (``transformers.ClapModel``) as an :class:`~workbench.encoders.Encoder` of audio and texts.
 
     Parameters
@@ -169,16 +168,6 @@ class CLAPEncoder:
         )
 
     # -- identity --------------------------------------------------------------------------------------------------
-    @cached_property
-    def fingerprint(self) -> str:
-        """SHA-256 of the weights, computed on first use and kept for the life of this encoder."""
-        return weights_fingerprint(self.model)
-
-    def refresh_fingerprint(self) -> str:
-        """Recompute :attr:`fingerprint` (after the weights of :attr:`model` were changed in place)."""
-        self.__dict__.pop("fingerprint", None)
-        return self.fingerprint
-
     def __repr__(self) -> str:
         return f"CLAPEncoder({self.name!r}, device={str(self.device)!r})"
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import weights_fingerprint
+from workbench.encoders.base import ModelFingerprint
 from workbench.encoders.errors import (
     WeightsUnavailableError,
     cached_hub_file,
@@ -46,7 +46,7 @@ _HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 _HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
 
 
-class OpenCLIPEncoder:
+class OpenCLIPEncoder(ModelFingerprint):
     """An ``open_clip`` model as an :class:`~workbench.encoders.Encoder` of images and texts.
 
     Parameters
@@ -206,16 +206,6 @@ class OpenCLIPEncoder:
         return model.to(self.device).eval(), preprocess
 
     # -- identity --------------------------------------------------------------------------------------------------
-    @cached_property
-    def fingerprint(self) -> str:
-        """SHA-256 of the weights, computed on first use and kept for the life of this encoder."""
-        return weights_fingerprint(self.model)
-
-    def refresh_fingerprint(self) -> str:
-        """Recompute :attr:`fingerprint` (after the weights of :attr:`model` were changed in place)."""
-        self.__dict__.pop("fingerprint", None)
-        return self.fingerprint
-
     def __repr__(self) -> str:
         return f"OpenCLIPEncoder({self.name!r}, device={str(self.device)!r}, precision={self.precision!r})"
 

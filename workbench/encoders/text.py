@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import weights_fingerprint
+from workbench.encoders.base import ModelFingerprint
 from workbench.encoders.clap import tokenizer_digest
 from workbench.encoders.errors import (
     WeightsUnavailableError,
@@ -35,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SentenceTransformerEncoder"]
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(ModelFingerprint):
     """A ``sentence_transformers.SentenceTransformer`` as an :class:`~workbench.encoders.Encoder` of texts.
 
     Parameters
@@ -120,16 +119,6 @@ are not available: the model folder '/no/such/model-folder' does not exist
         tokenizer = getattr(self.model, "tokenizer", None)
         digest = tokenizer_digest(tokenizer) if tokenizer is not None else "none"
         self.preprocessing = f"sentence-transformers-v1 {' '.join(repr(self.model).split())} tokenizer={digest}"
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """SHA-256 of the weights, computed on first use and kept for the life of this encoder."""
-        return weights_fingerprint(self.model)
-
-    def refresh_fingerprint(self) -> str:
-        """Recompute :attr:`fingerprint` (after the weights of :attr:`model` were changed in place)."""
-        self.__dict__.pop("fingerprint", None)
-        return self.fingerprint
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEncoder({self.name!r}, device={str(self.device)!r})"
