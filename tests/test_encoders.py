@@ -22,6 +22,10 @@ pytest.importorskip("open_clip")
 
 from workbench.encoders.openclip import OpenCLIPEncoder, load_image  # noqa: E402
 
+#: A real hub tag, used only where the hub is unreachable (loopback endpoint) or the download is monkeypatched:
+#: these tests check that missing weights fail fast and clearly; nothing is ever downloaded.
+UNREACHABLE_HUB_TAG = "laion2b_s34b_b79k"
+
 CAPTIONS = ["a photo of an astronaut", "a grey cat", "a cup of coffee", "a rocket on the launch pad", "a coin"]
 
 
@@ -282,7 +286,7 @@ def test_hub_tag_with_unreachable_hub_fails_fast(empty_hub, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # loopback, nothing listens: refused at once
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match=r"127\.0\.0\.1:9 cannot be reached") as info:
-        OpenCLIPEncoder("ViT-B-32", pretrained="laion2b_s34b_b79k")
+        OpenCLIPEncoder("ViT-B-32", pretrained=UNREACHABLE_HUB_TAG)
     assert time.perf_counter() - start < 2.0
     _assert_ways_out(str(info.value))
 
@@ -299,7 +303,7 @@ def test_a_failed_download_is_one_short_error(empty_hub, monkeypatch):
     monkeypatch.setattr(openclip_module, "hub_offline_reason", lambda *a, **k: None)
     monkeypatch.setattr(open_clip, "download_pretrained", broken_download)
     with pytest.raises(WeightsUnavailableError, match=r"the download failed \(RuntimeError: HTTP 503") as info:
-        OpenCLIPEncoder("ViT-B-32", pretrained="laion2b_s34b_b79k")
+        OpenCLIPEncoder("ViT-B-32", pretrained=UNREACHABLE_HUB_TAG)
     assert "deep library detail" not in str(info.value) and info.value.__cause__ is None
 
 
