@@ -40,6 +40,16 @@ class Encoder(Protocol):
         ...
 
 
+def check_encode_call(encoder: Any, modality: str, items: Any, batch_size: int) -> None:
+    """The argument checks every encoder's ``encode`` starts with (one wording for every encoder)."""
+    if modality not in encoder.modalities:
+        raise ValueError(f"{encoder.name} encodes {encoder.modalities}, not {modality!r}")
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence | np.ndarray):
+        raise TypeError(f"items must be a sequence (list) of {modality} items, got {type(items).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+
+
 def weights_fingerprint(module: torch.nn.Module) -> str:
     """SHA-256 over a module's state dict (names, dtypes, shapes and bytes of every tensor, in name order).
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import ModelFingerprint
+from workbench.encoders.base import ModelFingerprint, check_encode_call
 from workbench.encoders.errors import (
     WeightsUnavailableError,
     cached_hub_file,
@@ -195,12 +195,7 @@ class CLAPEncoder(ModelFingerprint):
         """
         import torch
 
-        if modality not in self.modalities:
-            raise ValueError(f"{self.name} encodes {self.modalities}, not {modality!r}")
-        if isinstance(items, str | bytes) or not isinstance(items, Sequence | np.ndarray):
-            raise TypeError(f"items must be a sequence (list) of {modality} items, got {type(items).__name__}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_encode_call(self, modality, items, batch_size)
         if len(items) == 0:
             return np.zeros((0, int(self.model.config.projection_dim)), dtype=np.float32)
         out = []

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import ModelFingerprint
+from workbench.encoders.base import ModelFingerprint, check_encode_call
 from workbench.encoders.clap import tokenizer_digest
 from workbench.encoders.errors import (
     WeightsUnavailableError,
@@ -127,12 +127,7 @@ are not available: the model folder '/no/such/model-folder' does not exist
         """Embed texts as an (N x D) float32 array of unit rows."""
         import torch
 
-        if modality not in self.modalities:
-            raise ValueError(f"{self.name} encodes {self.modalities}, not {modality!r}")
-        if isinstance(items, str | bytes) or not isinstance(items, Sequence | np.ndarray):
-            raise TypeError(f"items must be a sequence (list) of texts, got {type(items).__name__}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_encode_call(self, modality, items, batch_size)
         texts = list(items)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
