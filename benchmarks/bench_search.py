@@ -34,32 +34,27 @@ def make_data(n: int, dim: int, n_queries: int = 1000, seed: int = 0) -> tuple[n
     return x, q
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=50_000, help="indexed rows (default 50,000; the recipe used 200,000)")
-    parser.add_argument("--dim", type=int, default=512)
-    parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    args = parser.parse_args()
-
+def run(n: int = 50_000, dim: int = 512, n_queries: int = 1000, threads: int | None = None) -> list[dict]:
+    """Build time, ms/query and recall@10 per index kind and setting (dicts), on :func:`make_data`."""
     import faiss
 
     from workbench.search import Index
 
-    x, q = make_data(args.n, args.dim, args.queries)
-    print(f"faiss {faiss.__version__}: {args.n:,} x {args.dim} rows, {len(q):,} queries, {args.threads} threads")
-    faiss.omp_set_num_threads(args.threads)
+    threads = threads or len(os.sched_getaffinity(0))
+    x, q = make_data(n, dim, n_queries)
+    faiss.omp_set_num_threads(threads)
     _, exact_ids = faiss.knn(q, x, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    rows: list[dict] = []
 
-    rows: list[tuple[str, str, float, float, float]] = []
-
-    def measure(index: Index, label: str, setting: str, build: float) -> None:
+    def measure(index: Index, kind: str, setting: str, build: float) -> None:
         index.search(q[:10], 10)  # warm up
         start = time.perf_counter()
         _, ids = index.search(q, 10)
         per_query = (time.perf_counter() - start) / len(q)
         recall = float(np.mean([len(np.intersect1d(a, e)) / 10 for a, e in zip(ids, exact_ids, strict=True)]))
-        rows.append((label, setting, build, per_query * 1e3, recall))
+        rows.append({"kind": kind, "setting": setting, "build_s": build, "ms_per_query": per_query * 1e3,
+                     "recall_at_10": recall, "n": n, "dim": dim, "queries": len(q), "threads": threads,
+                     "faiss": faiss.__version__})
 
     configs = [
         ("exact", {}, None, [None]),
@@ -68,7 +63,7 @@ def main() -> None:
     ]
     for kind, params, knob, values in configs:
         start = time.perf_counter()
-        index = Index(x, kind=kind, threads=args.threads, measure_recall=False, **params)
+        index = Index(x, kind=kind, threads=threads, measure_recall=False, **params)
         build = time.perf_counter() - start
         for value in values:
             if knob is not None:
@@ -78,14 +73,31 @@ def main() -> None:
                 setting += f" (nlist={index.params['nlist']})"
             measure(index, kind, setting, build)
         del index
+    return rows
 
-    exact_build, exact_ms = rows[0][2], rows[0][3]
+
+def report(rows: list[dict]) -> None:
+    """Print :func:`run`'s rows as a table with ratios against exact search."""
+    first = rows[0]
+    print(f"faiss {first['faiss']}: {first['n']:,} x {first['dim']} rows, {first['queries']:,} queries, "
+          f"{first['threads']} threads")
+    exact_build, exact_ms = first["build_s"], first["ms_per_query"]
     header = f"{'kind':<6} {'setting':<26} {'build s':>8} {'x exact':>8} {'ms/query':>9} {'x exact':>8} {'R@10':>6}"
     print(header)
     print("-" * len(header))
-    for kind, setting, build, ms, recall in rows:
-        print(f"{kind:<6} {setting:<26} {build:8.2f} {build / exact_build:8.1f} {ms:9.3f} {ms / exact_ms:8.2f} "
-              f"{recall:6.3f}")
+    for r in rows:
+        print(f"{r['kind']:<6} {r['setting']:<26} {r['build_s']:8.2f} {r['build_s'] / exact_build:8.1f} "
+              f"{r['ms_per_query']:9.3f} {r['ms_per_query'] / exact_ms:8.2f} {r['recall_at_10']:6.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000, help="indexed rows (default 50,000; the recipe used 200,000)")
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    report(run(args.n, args.dim, args.queries, args.threads))
 
 
 if __name__ == "__main__":

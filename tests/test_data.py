@@ -174,3 +174,28 @@ def test_from_frame_reads_a_row_paired_table(rng):
     np.testing.assert_allclose(p.b.vectors, b / np.linalg.norm(b, axis=1, keepdims=True), rtol=1e-6)
     with pytest.raises(ValueError, match="not in the table"):
         PairedEmbeddings.from_frame(df, "image_emb", "audio_emb")
+
+
+def test_normalising_twice_keeps_the_bits_and_unit_float32_rows_are_kept_as_given(rng):
+    x = rng.normal(size=(300, 512)) * rng.uniform(0.1, 50, size=(300, 1))
+    once = Embeddings(x, "image", "m").vectors
+    # the float64 rule, computed independently: divide by the float64 norm, round once
+    np.testing.assert_allclose(once, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), rtol=1e-7)
+    twice = Embeddings(once, "image", "m").vectors
+    assert twice.tobytes() == once.tobytes()
+    # rows normalised in float32 (as torch's F.normalize does) whose squares sum to 1 within the rounding bound are
+    # kept as given; plain float64 re-division would move some of those by an ulp
+    encoder_rows = x.astype(np.float32)
+    encoder_rows /= np.linalg.norm(encoder_rows, axis=1, keepdims=True)
+    within = np.abs(np.einsum("ij,ij->i", encoder_rows, encoder_rows, dtype=np.float64) - 1) <= 2.0**-23
+    assert within.mean() > 0.5
+    kept = Embeddings(encoder_rows, "image", "m").vectors
+    assert kept[within].tobytes() == encoder_rows[within].tobytes()
+    redivided = encoder_rows / np.linalg.norm(encoder_rows.astype(np.float64), axis=1, keepdims=True)
+    assert (redivided.astype(np.float32)[within] != encoder_rows[within]).any()
+    # a mix: unit rows keep their bits, the others are normalised
+    mixed = once.copy()
+    mixed[::2] *= 3.0
+    out = Embeddings(mixed, "image", "m").vectors
+    np.testing.assert_array_equal(out[1::2], once[1::2])
+    np.testing.assert_allclose(out[::2], once[::2], atol=1e-7)

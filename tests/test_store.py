@@ -206,3 +206,41 @@ def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_shards_are_plain_parquet_with_a_fixed_size_embedding_column(tmp_path):
+    import pyarrow.parquet as pq
+
+    _, store = _write(tmp_path, n=120, shard_size=50)
+    expected = embed(SlowNumpyEncoder(), make_items(120), "sensor", cache=False, progress=False).vectors
+    table = pq.read_table(store.files[0])
+    column = table.column("embedding")
+    assert str(column.type) == "fixed_size_binary[32]"  # 8 float32 per row, one fixed-size value each
+    # read with nothing but numpy: little-endian float32, row-major
+    raw = np.frombuffer(b"".join(column.to_pylist()), dtype="<f4").reshape(-1, 8)
+    np.testing.assert_array_equal(raw, expected[:50])
+    assert json.loads(table.schema.metadata[b"workbench.embedding"]) == {"dtype": "<f4", "dim": 8}
+    # polars through the store's scan sees a fixed-size float array
+    frame = store.scan().collect()
+    assert frame.schema["embedding"] == pl.Array(pl.Float32, 8)
+    np.testing.assert_array_equal(frame["embedding"].to_numpy(), expected)
+
+
+def test_a_format_1_store_is_read_and_resumed_in_its_own_format(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    real = workbench.store._shard_bytes
+    monkeypatch.setattr(workbench.store, "VERSION", 1)  # a store begun by the previous release
+    monkeypatch.setattr(workbench.store, "_shard_bytes", lambda ids, vectors, version: real(ids, vectors, 1))
+    _write(tmp_path, n=100, shard_size=50)
+    monkeypatch.undo()
+    header = json.loads((tmp_path / "store.json").read_bytes())
+    assert header["version"] == 1
+    (tmp_path / "shard-000001.parquet").unlink()
+    with pytest.warns(StoreCorruptionWarning):
+        _, store = _write(tmp_path, n=100, shard_size=50)  # resumed by this release
+    types = {str(pq.read_schema(f).field("embedding").type) for f in store.files}
+    assert types == {"fixed_size_list<element: float>[8]"}
+    expected = embed(SlowNumpyEncoder(), make_items(100), "sensor", cache=False, progress=False).vectors
+    assert store.to_embeddings().vectors.tobytes() == expected.tobytes()
+    np.testing.assert_array_equal(store.scan().collect()["embedding"].to_numpy(), expected)

@@ -50,6 +50,58 @@ def row_norms(arr: np.ndarray, what: str) -> np.ndarray:
     return norms
 
 
+#: A float32 row whose float64 sum of squares is within this of 1 is already unit length to float32 precision and
+#: is kept bit for bit: rounding the components of an exact unit vector to float32 (relative error <= 2**-24 each)
+#: moves its sum of squares by at most 2 * 2**-24 = 2**-23 (plus float64 rounding, negligible).
+UNIT_SQUARED_TOLERANCE = 1.25e-7
+
+
+def unit_rows32(values: Any, what: str, *, copy: bool = False, chunk: int = 1024) -> np.ndarray:
+    """Validated float32 rows of unit length; rows that already are unit length to float32 precision keep their bits.
+
+    Other rows are divided by their float64 norm in float64 and rounded once to float32, in cache-sized chunks.
+    Normalising twice therefore changes nothing (plain re-division would move about a third of the rows by an ulp),
+    and the common case -- an encoder that already returns unit float32 rows -- costs one pass over the matrix.
+    NaN/inf and zero-norm rows raise ValueError. The result may share memory with ``values`` unless ``copy`` is true.
+
+    Examples
+    --------
+    >>> unit_rows32([[3.0, 4.0]], "x")
+    array([[0.6, 0.8]], dtype=float32)
+    >>> once = unit_rows32(np.random.default_rng(0).normal(size=(100, 512)), "x")
+    >>> bool((unit_rows32(once, "x") == once).all())
+    True
+    """
+    arr = as_matrix(values, what)
+    if arr.dtype != np.float32:
+        return _divide_by_norms(arr, row_norms(arr, what), chunk)
+    squares = np.concatenate([np.einsum("ij,ij->i", arr[a : a + chunk], arr[a : a + chunk], dtype=np.float64)
+                              for a in range(0, len(arr), chunk)])  # NaN and inf propagate: never unit
+    redo = np.flatnonzero(~(np.abs(squares - 1.0) <= UNIT_SQUARED_TOLERANCE))
+    if len(redo) == 0:
+        return np.array(arr, order="C", copy=True) if copy else np.ascontiguousarray(arr)
+    if len(redo) == len(arr):
+        return _divide_by_norms(arr, row_norms(arr, what), chunk)
+    rows = arr[redo]
+    try:
+        norms = row_norms(rows, what)
+    except ValueError:
+        row_norms(arr, what)  # raises again, naming the rows by their place in ``values``
+        raise
+    out = np.array(arr, order="C", copy=True)
+    out[redo] = _divide_by_norms(rows, norms, chunk)
+    return out
+
+
+def _divide_by_norms(arr: np.ndarray, norms: np.ndarray, chunk: int) -> np.ndarray:
+    """``arr / norms[:, None]`` in float64, rounded once to float32, in cache-sized chunks (twice as fast)."""
+    out = np.empty(arr.shape, dtype=np.float32)
+    for a in range(0, len(arr), chunk):
+        np.divide(arr[a : a + chunk], norms[a : a + chunk, None], out=out[a : a + chunk], dtype=np.float64,
+                  casting="unsafe")
+    return out
+
+
 def unit_rows64(values: Any, what: str) -> np.ndarray:
     """Validated float64 rows of unit length (NaN/inf and zero-norm rows raise ValueError).
 
@@ -60,3 +112,56 @@ def unit_rows64(values: Any, what: str) -> np.ndarray:
     """
     arr = as_matrix(values, what).astype(np.float64)
     return arr / row_norms(arr, what)[:, None]
+
+
+def relevance_pairs(
+    pairs: Any, n_queries: int, n_gallery: int, what: str = "relevance", *, every_query: bool = True
+) -> np.ndarray:
+    """Validated ``(query row, gallery row)`` relevance pairs, shared by :mod:`workbench.retrieval` and
+    :mod:`workbench.search`: int64, unique, sorted by query then gallery row.
+
+    Parameters
+    ----------
+    pairs : (P x 2) integer array-like
+        ``(query row, gallery row)`` pairs.
+    n_queries, n_gallery : int
+        Row counts every pair must fall inside.
+    what : str
+        Names the argument in error messages.
+    every_query : bool, default True
+        Require at least one relevant gallery row per query (a query without one has no rank).
+
+    Raises
+    ------
+    TypeError
+        For non-integer pairs.
+    ValueError
+        For no pairs, a shape other than (P, 2), rows outside the queries or gallery, or (``every_query``) a query
+        without a relevant item.
+
+    Examples
+    --------
+    >>> relevance_pairs([(1, 0), (0, 2), (1, 0)], 2, 3).tolist()
+    [[0, 2], [1, 0]]
+    """
+    p = np.asarray(pairs)
+    if p.size == 0:
+        raise ValueError(f"{what}: no relevance pairs")
+    if p.dtype.kind not in "iu":
+        raise TypeError(f"{what}: relevance pairs must be integers, got dtype {p.dtype}")
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"{what}: relevance must have shape (P, 2) of (query, gallery item); got {p.shape}")
+    p = p.astype(np.int64)
+    for col, n, name in ((0, n_queries, "queries"), (1, n_gallery, "gallery items")):
+        bad = np.flatnonzero((p[:, col] < 0) | (p[:, col] >= n))
+        if len(bad):
+            raise ValueError(
+                f"{what}: {len(bad)} relevance pairs point outside the {n} {name} (e.g. {p[bad[0]].tolist()})"
+            )
+    if every_query:
+        missing = np.flatnonzero(np.bincount(p[:, 0], minlength=n_queries) == 0)
+        if len(missing):
+            raise ValueError(
+                f"{what}: {len(missing)} of {n_queries} queries have no relevant item (e.g. query {missing[0]})"
+            )
+    return np.unique(p, axis=0)  # sorted by query, then gallery item; repeated pairs dropped

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from workbench._validation import as_matrix, describe_rows, row_norms
+from workbench._validation import as_matrix, describe_rows, row_norms, unit_rows32
 
 __all__ = [
     "DuplicateRowsWarning",
@@ -43,12 +43,13 @@ class DuplicateRowsWarning(UserWarning):
 
 
 def _validated_unit_rows(values: Any, what: str, normalize: bool) -> np.ndarray:
-    """Validate and L2-normalise rows (norms computed in float64); return a read-only C-contiguous float32 array."""
-    arr = as_matrix(values, what)
-    norms = row_norms(arr, what)
+    """Validate and L2-normalise rows (norms in float64; rows already unit to float32 precision keep their bits);
+    return a read-only C-contiguous float32 array."""
     if normalize:
-        out = (arr.astype(np.float64) / norms[:, None]).astype(np.float32)
+        out = unit_rows32(values, what, copy=True)
     else:
+        arr = as_matrix(values, what)
+        norms = row_norms(arr, what)
         off = np.flatnonzero(np.abs(norms - 1.0) > NORM_TOLERANCE)
         if len(off):
             raise ValueError(
