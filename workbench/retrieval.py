@@ -19,13 +19,19 @@ precision over all relevant items: with five captions per image, all five count)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from workbench._blocks import MIN_BLOCK
+from workbench._blocks import columns as _columns
+from workbench._blocks import matmul as _matmul
+from workbench._blocks import padded_rows as _block
 from workbench._validation import as_matrix, row_norms
+from workbench._validation import relevance_pairs as _relevance
 
 __all__ = [
     "RankResult",
@@ -103,47 +109,18 @@ def _kernels(parallel: bool = True) -> tuple[Any, Any]:
     return _KERNELS[parallel]
 
 
-#: Score blocks with more multiply-adds than this go through torch's matmul (MKL on x86: faster than numpy's
-#: OpenBLAS here, 0.82 s vs 1.10 s for COCO-5k); smaller ones stay in numpy and never import torch.
-TORCH_MATMUL_ABOVE = 2e8
-
-
-def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x @ y`` for float32 arrays, through torch for large products."""
-    if x.shape[0] * x.shape[1] * y.shape[1] > TORCH_MATMUL_ABOVE:
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is a dependency, but keep numpy as the fallback
-            return x @ y
-        return (torch.from_numpy(np.ascontiguousarray(x)) @ torch.from_numpy(y)).numpy()
-    return x @ y
-
-
 # -- inputs ----------------------------------------------------------------------------------------------------------
+def _is_store(x: Any) -> bool:
+    """An embedding store or a store folder (read by :mod:`workbench.retrieval_stream`)."""
+    return isinstance(x, (str, os.PathLike)) or all(hasattr(x, n) for n in ("iter_batches", "ids", "dim", "__len__"))
+
+
 def _unit32(x: Any, what: str) -> np.ndarray:
     arr = as_matrix(x, what)
     norms = row_norms(arr, what)
     if arr.dtype == np.float32 and np.all(np.abs(norms - 1.0) < 1e-6):
         return np.ascontiguousarray(arr)
     return np.ascontiguousarray((arr / norms[:, None]).astype(np.float32))
-
-
-def _relevance(pairs: Any, n_queries: int, n_gallery: int, what: str) -> np.ndarray:
-    p = np.asarray(pairs)
-    if p.size == 0:
-        raise ValueError(f"{what}: no relevance pairs")
-    if p.dtype.kind not in "iu":
-        raise TypeError(f"{what}: relevance pairs must be integers, got dtype {p.dtype}")
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"{what}: relevance must have shape (P, 2) of (query, gallery item); got {p.shape}")
-    p = p.astype(np.int64)
-    for col, n, name in ((0, n_queries, "queries"), (1, n_gallery, "gallery items")):
-        bad = np.flatnonzero((p[:, col] < 0) | (p[:, col] >= n))
-        if len(bad):
-            raise ValueError(
-                f"{what}: {len(bad)} relevance pairs point outside the {n} {name} (e.g. {p[bad[0]].tolist()})"
-            )
-    return np.unique(p, axis=0)  # sorted by query, then gallery item; repeated pairs dropped
 
 
 def _expand_identical(pairs: np.ndarray, gallery: np.ndarray) -> np.ndarray:
@@ -176,10 +153,7 @@ class _Side:
     """Bookkeeping for one direction: the relevant gallery items of every query and the counts against them."""
 
     def __init__(self, pairs: np.ndarray, n_queries: int, with_ap: bool) -> None:
-        per_query = np.bincount(pairs[:, 0], minlength=n_queries)
-        missing = np.flatnonzero(per_query == 0)
-        if len(missing):
-            raise ValueError(f"{len(missing)} of {n_queries} queries have no relevant item (e.g. query {missing[0]})")
+        per_query = np.bincount(pairs[:, 0], minlength=n_queries)  # >= 1 each: pairs come from _relevance
         self.pairs = pairs  # sorted by query
         self.indptr = np.concatenate([[0], np.cumsum(per_query)])
         self.sizes = per_query
@@ -260,13 +234,14 @@ def _rank_both_ways(
     a_side = _Side(_relevance(pairs, n_a, n_b, "a queries"), n_a, with_ap) if a_queries else None
     if chunk_size is None:
         chunk_size = n_b if n_a * n_b * 4 <= max_score_bytes else max(1, _DEFAULT_CHUNK_BYTES // (4 * n_a))
+    block = max(min(chunk_size, n_b), MIN_BLOCK)
     keep = a_queries and n_a * n_b * 4 <= max_score_bytes
     kept: list[np.ndarray] = []
-    a_t = np.ascontiguousarray(a.T)
+    a_t = _columns(a)
     # sweep 1: b queries (rows), and the scores of every relevant pair for the a queries
     for s in range(0, n_b, chunk_size):
         rows = slice(s, min(s + chunk_size, n_b))
-        scores = _matmul(b[rows], a_t)
+        scores = _matmul(_block(b, rows, block), a_t, rows.stop - s, n_a)
         _gather_positives(b_side, scores, rows, transpose=False)
         count_rows(scores, b_side.thresholds(rows), b_side.counts[rows])
         if a_side is not None:  # relevant (a row, b row) pairs with b in this chunk: S[b - s, a]
@@ -280,7 +255,7 @@ def _rank_both_ways(
     a_thresholds = a_side.thresholds(slice(0, n_a))
     for i, s in enumerate(range(0, n_b, chunk_size)):
         rows = slice(s, min(s + chunk_size, n_b))
-        scores = kept[i] if keep else _matmul(b[rows], a_t)
+        scores = kept[i] if keep else _matmul(_block(b, rows, block), a_t, rows.stop - s, n_a)
         count_columns(scores, a_thresholds, a_side.counts)
     return a_side.result(), b_side.result()
 
@@ -379,30 +354,42 @@ def _summary(prefix: str, result: RankResult, ks: Sequence[int]) -> dict[str, fl
 def evaluate_retrieval(
     images: Any,
     texts: Any,
-    text_to_image: Any,
+    text_to_image: Any = None,
     ks: Sequence[int] = (1, 5, 10),
     chunk_size: int | None = None,
     *,
     identical_is_relevant: bool = False,
     with_map: bool = True,
+    pairs: Any = None,
+    directions: Sequence[str] | str = ("image_retrieval", "text_retrieval"),
+    device: str = "auto",
 ) -> dict[str, float]:
     """Image-text retrieval both ways, the CLIP-paper protocol with CLIP_benchmark's key names.
 
     Parameters
     ----------
-    images : (N_img x D) array, texts : (N_txt x D) array
-        Embeddings (rows L2-normalised here; scores are cosines).
-    text_to_image : (N_txt,) integer array
+    images : (N_img x D) array, texts : (N_txt x D) array; or either an embedding store (or its folder)
+        Embeddings (rows L2-normalised here; scores are cosines). A store is streamed in chunks, never loaded
+        whole (see :mod:`workbench.retrieval_stream`).
+    text_to_image : (N_txt,) integer array, optional
         ``text_to_image[j]`` is the row of the image that caption j describes (several captions per image).
     ks : R@K cut-offs.
     chunk_size : int, optional
-        Captions scored at a time. Default: the whole score matrix when it fits in 1 GiB (COCO-5k: 500 MB), else
-        chunks of about 256 MB (scores are then computed twice: once per direction).
+        Captions (or streamed rows) scored at a time. Default: the whole score matrix when it fits in 1 GiB (COCO-5k:
+        500 MB), else chunks of about 256 MB (scores are then computed twice: once per direction).
     identical_is_relevant : bool, default False
         Count gallery items whose embedding equals a relevant one as relevant too (duplicate captions, which no
         ranking can separate; CLIP_benchmark counts them against the query).
     with_map : bool, default True
         Also compute mean average precision over all relevant items (a little slower with many per query).
+    pairs : (P x 2) array-like of ``(image id, text id)``, optional
+        Many-to-many relevance by id instead of ``text_to_image`` (store ids; row positions for arrays). Two stores
+        given neither are paired by equal ids.
+    directions : subset of ``("image_retrieval", "text_retrieval")``
+        Which directions to compute; a gallery of distractor images (no caption) takes ``("image_retrieval",)``.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+        Where scores are computed: "auto" uses a GPU through torch when ``torch.cuda.is_available()`` and the job is
+        large (see :func:`workbench.retrieval_stream.resolve_device`).
 
     Returns
     -------
@@ -418,9 +405,21 @@ def evaluate_retrieval(
     >>> m["text_retrieval_recall@1"], m["image_retrieval_recall@1"]
     (0.552, 0.506)
     """
+    options = {"identical_is_relevant": identical_is_relevant, "with_map": with_map, "pairs": pairs,
+               "directions": directions, "device": device}
+    both = {"image_retrieval", "text_retrieval"} == ({directions} if isinstance(directions, str) else set(directions))
+    if text_to_image is None or pairs is not None or not both or any(_is_store(x) for x in (images, texts)):
+        from workbench.retrieval_stream import evaluate_retrieval_streamed
+
+        return evaluate_retrieval_streamed(images, texts, text_to_image, ks, chunk_size, **options)
     ia, ta = _unit32(images, "images"), _unit32(texts, "texts")
     if ia.shape[1] != ta.shape[1]:
         raise ValueError(f"images have {ia.shape[1]} dimensions but texts have {ta.shape[1]}")
+    if device != "cpu":
+        from workbench.retrieval_stream import evaluate_retrieval_streamed, resolve_device
+
+        if resolve_device(device, float(len(ia)) * len(ta) * ia.shape[1]) == "cuda":
+            return evaluate_retrieval_streamed(ia, ta, text_to_image, ks, chunk_size, **options)
     t2i = np.asarray(text_to_image)
     if t2i.ndim != 1 or len(t2i) != len(ta):
         raise ValueError(f"text_to_image must have one entry per text ({len(ta)}), got shape {t2i.shape}")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench._validation import as_matrix, row_norms
+from workbench._validation import as_matrix, relevance_pairs, row_norms
 
 __all__ = ["Index", "recall_at_k_faiss"]
 
@@ -418,10 +418,9 @@ def recall_at_k_faiss(
 
     Parameters
     ----------
-    queries : (Q x D) array, gallery : (G x D) array
-        Rows are L2-normalised; scores are cosines.
-    relevance : (P x 2) integer array
-        ``(query row, gallery row)`` pairs; every query needs at least one.
+    queries, gallery, relevance
+        As in ``workbench.retrieval.per_query_ranks`` (relevance checked by the same
+        ``workbench._validation.relevance_pairs``: every query needs a relevant gallery row).
     ks : R@K cut-offs (searched up to ``min(max(ks), G)``).
 
     Examples
@@ -432,18 +431,12 @@ def recall_at_k_faiss(
     >>> recall_at_k_faiss(q, g, [(0, 2), (1, 1)], ks=(1, 2, 3))
     {'recall@1': 0.0, 'recall@2': 0.5, 'recall@3': 1.0}
     """
-    from workbench.retrieval import _relevance
-
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be positive integers, got {ks}")
     index = Index(gallery, kind="exact", threads=threads)
     q = _rows(queries, "queries", "cosine", index.dim)
-    pairs = _relevance(relevance, len(q), len(index), "relevance")
-    per_query = np.bincount(pairs[:, 0], minlength=len(q))
-    if (per_query == 0).any():
-        missing = np.flatnonzero(per_query == 0)
-        raise ValueError(f"{len(missing)} of {len(q)} queries have no relevant item (e.g. query {missing[0]})")
+    pairs = relevance_pairs(relevance, len(q), len(index), "relevance")
     depth = min(max(ks), len(index))
     _, top = index._search_positions(q, depth)
     # 1-based position of each relevant pair in its query's top list (depth + 1 when absent)
