@@ -5,9 +5,10 @@
   Without one the browser tests are skipped with that reason.
 - ``jupyter_lab`` starts ``python -m jupyter lab`` on 127.0.0.1, a free port and a random token (XSRF stays on),
   with temporary config, data, runtime, settings and workspace folders (the announcements toast and news fetching off,
-  the notebook not windowed), serving a temporary folder that holds a COPY of ``panels_demo.ipynb`` (JupyterLab's
-  autosave never touches the committed notebook). It is stopped through ``/api/shutdown`` (which also stops the
-  kernels), then by its process id; any of its child processes still alive are ended by their process ids.
+  the notebook not windowed), serving a temporary folder that holds COPIES of ``panels_demo.ipynb`` and
+  ``jscatter_demo.ipynb`` (JupyterLab's autosave never touches the committed notebooks). It is stopped through
+  ``/api/shutdown`` (which also stops the kernels), then by its process id; any of its child processes still alive
+  are ended by their process ids.
 - Screenshots and the server log go to ``tests/browser/artifacts/`` (git-ignored).
 """
 
@@ -33,8 +34,10 @@ import pytest
 HERE = Path(__file__).parent
 ARTIFACTS = HERE / "artifacts"
 NOTEBOOK = HERE / "panels_demo.ipynb"
-#: nbmake (``make test`` passes ``--nbmake``) would execute the demo notebook a second time, headless.
-collect_ignore = ["panels_demo.ipynb"]
+#: The notebooks the server serves (copies); see make_panels_demo.py.
+NOTEBOOKS = (NOTEBOOK, HERE / "jscatter_demo.ipynb")
+#: nbmake (``make test`` passes ``--nbmake``) would execute the demo notebooks a second time, headless.
+collect_ignore = [path.name for path in NOTEBOOKS]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -132,7 +135,8 @@ def jupyter_lab(artifacts: Path, browser_type_launch_args: dict) -> Iterator[Jup
         tmp_path = Path(tmp)
         root = tmp_path / "root"
         root.mkdir()
-        shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+        for notebook in NOTEBOOKS:
+            shutil.copy(notebook, root / notebook.name)
         config, settings = tmp_path / "config", tmp_path / "settings"
         _write_json(config / "labconfig" / "page_config.json",
                     {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})

@@ -1,8 +1,10 @@
-"""Write ``panels_demo.ipynb``: every panel on the built-in CLIP embeddings, for the real-browser tests.
+"""Write the notebooks of the real-browser tests: ``panels_demo.ipynb`` and ``jscatter_demo.ipynb``.
 
-Run ``python tests/browser/make_panels_demo.py`` after changing the cells below; the notebook is committed without
-outputs (``test_panels_browser.py`` checks that it is stripped and matches this script). The browser tests run a
-COPY of it in a temporary folder, so the committed file never gains outputs.
+``panels_demo.ipynb``: every panel on the built-in CLIP embeddings. ``jscatter_demo.ipynb``: the jupyter-scatter
+view of the EmbeddingExplorer on three well-separated clusters (a lasso around one of them must select exactly its
+points). Run ``python tests/browser/make_panels_demo.py`` after changing the cells below; the notebooks are
+committed without outputs (the browser tests check that they are stripped and match this script). The browser tests
+run COPIES of them in a temporary folder, so the committed files never gain outputs.
 
 The tests name cells by their id here (``cell_index(id)`` gives its position in the notebook).
 """
@@ -68,21 +70,73 @@ print(json.dumps({"selected": explorer.selected.tolist(), "rows": explorer.selec
 ]
 
 
-def cell_index(cell_id: str) -> int:
-    """The position of a cell in the notebook (the n-th ``.jp-Cell`` in JupyterLab)."""
-    return [c[0] for c in CELLS].index(cell_id)
+JSCATTER_NOTEBOOK = NOTEBOOK.with_name("jscatter_demo.ipynb")
+#: The jupyter-scatter notebook's clusters: CLUSTERS groups of CLUSTER_SIZE pairs, each around its own direction.
+CLUSTERS, CLUSTER_SIZE, DIM = 3, 40, 16
+
+JSCATTER_CELLS: list[tuple[str, str, str]] = [
+    ("title", "markdown", """\
+# The EmbeddingExplorer on jupyter-scatter
+
+Three clusters of image/text pairs (each around its own direction), coloured by cluster, drawn by the
+jupyter-scatter (WebGL) view. Lasso: the toolbar's lasso button, then a drag (or, in pan mode, a long press, then a
+drag); the lassoed points become `explorer.selection`. The real-browser tests (`tests/browser/test_jscatter_browser.py`)
+run this notebook; regenerate it with `python tests/browser/make_panels_demo.py`."""),
+    ("setup", "code", f"""\
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import workbench
+from workbench.panels import EmbeddingExplorer
+
+rng = np.random.default_rng(0)
+cluster = np.repeat(np.arange({CLUSTERS}), {CLUSTER_SIZE})
+centres = 4.0 * np.eye({CLUSTERS}, {DIM})
+folder = Path(tempfile.mkdtemp())
+paths = []
+for i, c in enumerate(cluster):  # a small picture per image: its cluster's shade
+    paths.append(str(folder / f"img{{i}}.png"))
+    Image.new("RGB", (32, 32), (60 + 80 * int(c), 120, 200 - 60 * int(c))).save(paths[-1])
+paired = workbench.PairedEmbeddings.from_arrays(
+    centres[cluster] + rng.normal(scale=0.3, size=(len(cluster), {DIM})),
+    centres[cluster] + rng.normal(scale=0.3, size=(len(cluster), {DIM})), modalities=("image", "text"),
+    metadata_a={{"cluster": cluster, "path": paths}},
+    metadata_b={{"cluster": cluster, "caption": [f"caption {{i}} of cluster {{c}}" for i, c in enumerate(cluster)]}})
+paired"""),
+    ("explorer", "code", """\
+explorer = EmbeddingExplorer(paired, color_by="cluster", backend="jscatter")
+explorer"""),
+    ("readback", "markdown", "What the kernel holds after the lasso (run by the browser tests):"),
+    ("state", "code", """\
+print(json.dumps({"backend": explorer.backend, "selected": explorer.selected.tolist(),
+                  "rows": explorer.selection.height, "k": explorer.k, "n_a": explorer.n_a}))"""),
+    ("select-title", "markdown", "A selection made in Python shows in the widget (run by the browser tests):"),
+    ("select", "code", """\
+explorer.select(np.flatnonzero(np.concatenate([cluster, cluster]) == 2)[::2])
+len(explorer.selected)"""),
+    ("end", "markdown", "The end."),
+]
 
 
-def notebook() -> dict:
-    """The notebook as a JSON-ready dict (nbformat 4.5, no outputs, fixed cell ids: the output is reproducible)."""
-    cells = []
-    for cell_id, kind, source in CELLS:
+def cell_index(cell_id: str, cells: list[tuple[str, str, str]] | None = None) -> int:
+    """The position of a cell in the notebook (the n-th ``.jp-Cell`` in JupyterLab); ``cells`` default CELLS."""
+    return [c[0] for c in (CELLS if cells is None else cells)].index(cell_id)
+
+
+def notebook(cells: list[tuple[str, str, str]] | None = None) -> dict:
+    """A notebook as a JSON-ready dict (nbformat 4.5, no outputs, fixed cell ids: the output is reproducible)."""
+    out = []
+    for cell_id, kind, source in CELLS if cells is None else cells:
         cell: dict = {"cell_type": kind, "id": cell_id, "metadata": {}, "source": source.splitlines(keepends=True)}
         if kind == "code":
             cell.update(execution_count=None, outputs=[])
-        cells.append(cell)
+        out.append(cell)
     return {
-        "cells": cells,
+        "cells": out,
         "metadata": {
             "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
@@ -92,14 +146,15 @@ def notebook() -> dict:
     }
 
 
-def render() -> str:
-    """The notebook file's text."""
-    return json.dumps(notebook(), indent=1, ensure_ascii=False) + "\n"
+def render(cells: list[tuple[str, str, str]] | None = None) -> str:
+    """A notebook file's text (``cells`` default CELLS: ``panels_demo.ipynb``)."""
+    return json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n"
 
 
 def main() -> None:
-    NOTEBOOK.write_text(render(), encoding="utf-8")
-    print(f"wrote {NOTEBOOK}")
+    for path, cells in ((NOTEBOOK, CELLS), (JSCATTER_NOTEBOOK, JSCATTER_CELLS)):
+        path.write_text(render(cells), encoding="utf-8")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ column, and null values, are grey). Hovering or clicking a point shows its capti
 the metadata's ``caption`` and ``path`` columns); a box or lasso selection lists every selected item with its ``k``
 nearest neighbours of the OTHER modality in the original embedding space (cosine), also as a polars DataFrame
 (:attr:`EmbeddingExplorer.selection`).
+
+Two views show the same controller: plotly (``Scattergl`` in a ``FigureWidget``; box and lasso selection, hover
+previews) and jupyter-scatter (WebGL through anywidget, for up to millions of points: a lasso from its toolbar or a
+long press, tooltips that preview images, sounds or captions; see :mod:`workbench.panels._jscatter`).
+``backend="auto"`` picks jupyter-scatter above :data:`JSCATTER_MIN_POINTS` points when it is installed (plotly's
+WebGL scatter breaks down near a million points: plotly.js #5178).
 """
 
 from __future__ import annotations
@@ -21,16 +27,21 @@ import numpy as np
 import polars as pl
 
 from workbench.data import PairedEmbeddings
+from workbench.panels import _jscatter
 from workbench.panels._base import Panel
 from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_color, continuous_colors, plotly_colorscale
 from workbench.panels._html import html_table
 from workbench.panels._media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, thumbnail, top_k
 from workbench.projection import METHODS, project
 
-__all__ = ["EmbeddingExplorer"]
+__all__ = ["BACKENDS", "JSCATTER_MIN_POINTS", "EmbeddingExplorer"]
 
 #: Categorical colourings with at most this many classes get a legend entry per class.
 MAX_LEGEND_CLASSES = 12
+#: The views: "plotly", "jscatter" (jupyter-scatter) or "auto" (jscatter above JSCATTER_MIN_POINTS when installed).
+BACKENDS = ("auto", "plotly", "jscatter")
+#: ``backend="auto"`` uses jupyter-scatter for more points than this (and plotly up to it).
+JSCATTER_MIN_POINTS = 100_000
 #: Points needed for a 2-D projection by each method.
 MIN_POINTS = {"pca": 3, "umap": 4, "tsne": 4}
 _EPS = 1e-3
@@ -75,14 +86,22 @@ class EmbeddingExplorer(Panel):
         Draw a line between the two points of every pair (at most ``max_pair_lines``, a seeded sample beyond).
     max_table_items : int, default 50
         Selected items listed in the widget's table (:attr:`selection` holds them all).
+    backend : "auto", "plotly" or "jscatter", default "auto"
+        The widget's view (:attr:`backend` holds the one chosen). "plotly": a plotly ``FigureWidget``. "jscatter":
+        jupyter-scatter (``pip install "alignment-workbench[scale]"``), WebGL for millions of points. "auto":
+        jscatter for more than :data:`JSCATTER_MIN_POINTS` points when jupyter-scatter is installed, else plotly.
+        The controller API (selection, colours, projection, pair lines, :meth:`figure`) is the same for both.
 
     Raises
     ------
     ValueError
         Too few points, an unknown projection, a ``color_by`` that is not a column (the message names the
-        available ones), a column without values, ``color_kind="continuous"`` for a non-numeric column, ``k < 1``.
+        available ones), a column without values, ``color_kind="continuous"`` for a non-numeric column, ``k < 1``,
+        an unknown ``backend``.
         The widget path (``EmbeddingExplorer.show(...)`` and the panel's own controls) shows these messages in the
         panel instead.
+    ImportError
+        ``backend="jscatter"`` without jupyter-scatter installed (the message says how to install it).
 
     Examples
     --------
@@ -97,6 +116,8 @@ class EmbeddingExplorer(Panel):
     >>> explorer.select([0, 25])
     >>> explorer.selection.select("point", "rank", "neighbour_row").head(2).rows()
     [(0, 1, 13), (0, 2, 11)]
+    >>> explorer.backend  # 40 points: plotly (jupyter-scatter is chosen above 100,000)
+    'plotly'
     """
 
     css_class = "wb-embedding-explorer"
@@ -115,6 +136,7 @@ class EmbeddingExplorer(Panel):
         show_pairs: bool = False,
         max_pair_lines: int = 20_000,
         max_table_items: int = 50,
+        backend: str = "auto",
     ) -> None:
         if not isinstance(paired, PairedEmbeddings):
             raise TypeError(f"EmbeddingExplorer needs a PairedEmbeddings, got {type(paired).__name__}")
@@ -122,9 +144,12 @@ class EmbeddingExplorer(Panel):
             raise ValueError(f"k must be a positive integer, got {k!r}")
         if color_kind not in ("auto", "categorical", "continuous"):
             raise ValueError(f"color_kind must be 'auto', 'categorical' or 'continuous', got {color_kind!r}")
+        if not isinstance(backend, str) or backend not in BACKENDS:
+            raise ValueError(f"backend must be 'auto', 'plotly' or 'jscatter', got {backend!r}")
         self.paired, self.seed, self.k = paired, int(seed), int(k)
         self.n_a, self.n_b = len(paired.a), len(paired.b)
         self.n_points = self.n_a + self.n_b
+        self.backend = self._checked_backend(backend)
         self.cache_dir = cache_dir
         self.projection_params = dict(projection_params or {})
         self.max_pair_lines, self.max_table_items = int(max_pair_lines), int(max_table_items)
@@ -138,8 +163,17 @@ class EmbeddingExplorer(Panel):
         self._inspected: dict[str, Any] | None = None
         self._ui: dict[str, Any] = {}
         self._trace_selection: dict[int, list[int]] = {}
+        self._view: Any = None  # the jupyter-scatter view (backend "jscatter"), made with the widget
 
     # -- validation -----------------------------------------------------------------------------------------------
+    def _checked_backend(self, backend: str) -> str:
+        if backend == "auto":
+            return "jscatter" if self.n_points > JSCATTER_MIN_POINTS and _jscatter.available() else "plotly"
+        if backend == "jscatter" and not _jscatter.available():
+            raise ImportError(f"backend='jscatter' needs jupyter-scatter: {_jscatter.INSTALL_HINT} "
+                              "(or pip install jupyter-scatter), or use backend='plotly'")
+        return backend
+
     def _checked_projection(self, projection: str) -> str:
         if projection not in METHODS:
             raise ValueError(f"unknown projection {projection!r}; choose one of {list(METHODS)}")
@@ -530,7 +564,9 @@ class EmbeddingExplorer(Panel):
     # -- the widget -----------------------------------------------------------------------------------------------
     def _build_widget(self) -> Any:
         import ipywidgets as widgets
-        import plotly.graph_objects as go
+
+        if self.backend == "plotly":
+            import plotly.graph_objects as go
 
         projection = widgets.Dropdown(options=list(METHODS), value=self._projection, description="projection")
         projection.add_class("wb-projection")
@@ -538,7 +574,11 @@ class EmbeddingExplorer(Panel):
         color.add_class("wb-color-by")
         lines = widgets.Checkbox(value=self._show_pairs, description="pair lines", indent=False)
         lines.add_class("wb-pair-lines")
-        plot = go.FigureWidget(data=self._traces(go), layout=self._layout())
+        if self.backend == "jscatter":
+            self._view = _jscatter.JScatterView(self)
+            plot = self._view.widget
+        else:
+            plot = go.FigureWidget(data=self._traces(go), layout=self._layout())
         plot.add_class("wb-embedding-plot")
         preview_text = widgets.HTML(value="<small>hover over or click a point</small>")
         preview_text.add_class("wb-preview-text")
@@ -555,7 +595,8 @@ class EmbeddingExplorer(Panel):
         projection.observe(self._guarded(self._on_control("projection")), names="value")
         color.observe(self._guarded(self._on_control("color_by")), names="value")
         lines.observe(self._guarded(self._on_control("show_pairs")), names="value")
-        self._connect(plot)
+        if self._view is None:
+            self._connect(plot)
         self._refresh_selection()
         self._refresh_preview()
         return widgets.VBox([widgets.HBox([projection, color, lines]), self._message_widget(),
@@ -603,14 +644,17 @@ class EmbeddingExplorer(Panel):
     def _refresh_points(self, positions: bool = False, colors: bool = False, lines: bool = False) -> None:
         if not self._ui:
             return
-        import plotly.graph_objects as go
-
         ui = self._ui
         plot = ui["plot"]
         for control, value in (("projection", self._projection), ("color", self._color_by),
                                ("lines", self._show_pairs)):
             if ui[control].value != value:
                 ui[control].value = value
+        if self._view is not None:
+            self._view.refresh(positions=positions, colors=colors, lines=lines)
+            return
+        import plotly.graph_objects as go
+
         fresh = self._point_traces(go)
         with plot.batch_update():
             for trace in plot.data:
@@ -638,8 +682,11 @@ class EmbeddingExplorer(Panel):
             return
         ui = self._ui
         sel = self._selected
-        with ui["plot"].batch_update():
-            self._mark_selection(ui["plot"])
+        if self._view is not None:
+            self._view.show_selection(sel)
+        else:
+            with ui["plot"].batch_update():
+                self._mark_selection(ui["plot"])
         if len(sel) == 0:
             ui["table"].value = "<small>select points (box or lasso) to list their cross-modal neighbours</small>"
             return
