@@ -243,3 +243,32 @@ def test_bad_input_raises_in_python_and_shows_a_message_on_the_widget_path(paire
     assert "has no values" in explorer._message.value and explorer.color_by == "modality"
     explorer._ui["color"].value = "id"
     assert explorer.color_by == "id" and explorer._message.value == ""
+
+
+def test_a_column_of_unique_ids_colours_without_hanging_and_colours_cycle_past_the_distinct_limit(rng):
+    from workbench.panels._colors import MAX_DISTINCT
+
+    distinct = [category_color(k) for k in range(MAX_DISTINCT)]
+    assert len(set(distinct)) == MAX_DISTINCT  # used to loop forever past about 1,900 classes
+    assert all(len(c) == 7 and c.startswith("#") for c in distinct)
+    assert [category_color(MAX_DISTINCT + k) for k in (0, 1, 4095)] == [distinct[0], distinct[1], distinct[4095]]
+    n = 6000
+    paired = PairedEmbeddings.from_arrays(rng.normal(size=(n, 8)), rng.normal(size=(n, 8)),
+                                          metadata_a={"item": [f"item-{i:05d}" for i in range(n)]})
+    colors, mapping = EmbeddingExplorer(paired, color_by="item").colors()
+    assert mapping["kind"] == "categorical" and len(mapping["classes"]) == n
+    assert colors[:n] == [distinct[k % MAX_DISTINCT] for k in range(n)]
+
+
+def test_neighbour_search_in_small_blocks_equals_a_full_stable_sort(rng):
+    from workbench.panels._media import top_k
+
+    queries = rng.normal(size=(37, 6)).astype(np.float32)
+    gallery = np.round(rng.normal(size=(500, 6)), 1).astype(np.float32)
+    gallery[250:260] = gallery[0]  # exact ties: the lower row wins
+    full = queries @ gallery.T
+    expected = np.argsort(-full, axis=1, kind="stable")[:, :5]
+    for max_block in (1 << 25, 1000, 1):  # one block; 2 queries per block; one query per block
+        rows, scores = top_k(queries, gallery, 5, max_block=max_block)
+        np.testing.assert_array_equal(rows, expected)
+        np.testing.assert_array_equal(scores, np.take_along_axis(full, expected, axis=1))

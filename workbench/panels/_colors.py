@@ -2,8 +2,9 @@
 
 Categorical columns map their sorted distinct values to :func:`category_color` ``(0)``, ``(1)``, ...: the first 8
 are Okabe & Ito's colour-blind-safe palette (:data:`workbench.report.PALETTE`), later ones step the hue by the
-golden angle through three lightness/saturation levels, so every one of thousands of classes gets its own colour
-(with hundreds, neighbours in hue are hard to tell apart; the tooltip names the class). Continuous columns map
+golden angle through three lightness/saturation levels (more once those run out of distinct colours), so each of
+the first :data:`MAX_DISTINCT` classes gets its own colour and later ones reuse them in turn (with hundreds,
+neighbours in hue are hard to tell apart anyway; the tooltip names the class). Continuous columns map
 ``[min, max]`` linearly through Viridis. Missing values (null, NaN, or an item whose side has no such column) are
 :data:`NEUTRAL` grey.
 """
@@ -15,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONTINUOUS_SCALE", "NEUTRAL", "OKABE_ITO", "category_color", "continuous_colors", "plotly_colorscale"]
+__all__ = [
+    "CONTINUOUS_SCALE", "MAX_DISTINCT", "NEUTRAL", "OKABE_ITO", "category_color", "continuous_colors",
+    "plotly_colorscale",
+]
 
 #: Okabe & Ito's palette, as :data:`workbench.report.PALETTE` (repeated here so that no plotting module loads).
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -26,6 +30,15 @@ CONTINUOUS_SCALE = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9
                     "#b5de2b", "#fde725")
 _GOLDEN = 0.6180339887498949
 _LEVELS = ((0.70, 0.45), (0.55, 0.62), (0.85, 0.32))  # (saturation, lightness)
+#: Classes beyond this many reuse colours cyclically (class k gets the colour of k % MAX_DISTINCT).
+MAX_DISTINCT = 4096
+
+
+def _level(m: int) -> tuple[float, float]:
+    """(saturation, lightness) of level ``m``: the three above, then a low-discrepancy walk over mid tones."""
+    if m < len(_LEVELS):
+        return _LEVELS[m]
+    return 0.35 + 0.6 * ((m * 0.7548776662466927) % 1.0), 0.28 + 0.44 * ((m * 0.5698402909980532) % 1.0)
 
 
 def category_color(k: int) -> str:
@@ -37,15 +50,26 @@ def category_color(k: int) -> str:
     ('#0072B2', '#D55E00')
     >>> len({category_color(k) for k in range(1000)})
     1000
+    >>> category_color(MAX_DISTINCT + 1) == category_color(1)
+    True
     """
     if k < 0:
         raise ValueError(f"class number must be >= 0, got {k}")
+    k %= MAX_DISTINCT
     while len(_PALETTE) <= k:
         j = len(_PALETTE) - len(OKABE_ITO)
-        saturation, lightness = _LEVELS[j % len(_LEVELS)]
+        level = j % len(_LEVELS)
+        saturation, lightness = _level(level)
         hue = (j * _GOLDEN) % 1.0
         colour = _hls_hex(hue, lightness, saturation)
+        steps = 0
         while colour in _SEEN:  # two hues rounded to one colour: nudge until the colour is new
+            steps += 1
+            if steps % 1000 == 0:  # a full turn of hue at this level gave nothing new: go to the next free level
+                _FREE_LEVEL[0] += 1
+                saturation, lightness = _level(_FREE_LEVEL[0])
+            elif steps == 1 and _FREE_LEVEL[0] > len(_LEVELS):
+                saturation, lightness = _level(_FREE_LEVEL[0])
             hue = (hue + 1e-3) % 1.0
             colour = _hls_hex(hue, lightness, saturation)
         _PALETTE.append(colour)
@@ -60,6 +84,7 @@ def _hls_hex(hue: float, lightness: float, saturation: float) -> str:
 
 _PALETTE: list[str] = list(OKABE_ITO)
 _SEEN: set[str] = set(OKABE_ITO)
+_FREE_LEVEL = [len(_LEVELS)]  # the first further level that may still have unused colours
 
 
 def _hex_to_rgb(colour: str) -> np.ndarray:

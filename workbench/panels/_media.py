@@ -15,8 +15,12 @@ IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif",
 AUDIO_SUFFIXES = {".wav": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".flac": "flac", ".m4a": "mp4"}
 
 
-def top_k(queries: np.ndarray, gallery: np.ndarray, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def top_k(queries: np.ndarray, gallery: np.ndarray, k: int, chunk: int = 1024,
+          max_block: int = 1 << 25) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the k highest scores per query, ordered by score then lower row (as a stable argsort), and scores.
+
+    Queries go in chunks of at most ``chunk`` rows and ``max_block`` scores (128 MB of float32), so a large
+    selection against a million-row gallery stays within a bounded amount of memory.
 
     Examples
     --------
@@ -26,6 +30,7 @@ def top_k(queries: np.ndarray, gallery: np.ndarray, k: int, chunk: int = 1024) -
     """
     order = np.empty((len(queries), k), dtype=np.int64)
     scores = np.empty((len(queries), k), dtype=np.float32)
+    chunk = max(1, min(chunk, max_block // max(1, len(gallery))))
     for s in range(0, len(queries), chunk):
         block = queries[s : s + chunk] @ gallery.T
         if k < block.shape[1]:
