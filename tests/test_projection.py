@@ -131,6 +131,29 @@ def test_default_folder_follows_workbench_cache_dir(x, tmp_path):
     assert len(list((tmp_path / "cache" / "projections").glob("*/*.npz"))) == 1
 
 
+def test_projection_and_embedding_folders_share_one_environment_lookup(tmp_path, monkeypatch):
+    from workbench.cache import default_cache_dir
+
+    monkeypatch.delenv("WORKBENCH_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_projection_dir() == tmp_path / "xdg" / "workbench" / "projections"
+    assert default_cache_dir() == tmp_path / "xdg" / "workbench" / "embeddings"
+    with pytest.raises(ValueError, match="plain folder name"):
+        default_cache_dir("../elsewhere")
+
+
+def test_a_file_of_the_wrong_dtype_is_not_returned(x, tmp_path):
+    from workbench.cache import write_checked_array
+
+    first = project(x, "pca", cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*/*.npz")
+    key = path.stem
+    write_checked_array(path, key, first, {}, name="coords", dtype=np.float32)  # a valid file, float32 coordinates
+    clear_memory_cache()
+    with pytest.warns(CacheCorruptionWarning, match="float32, expected"):
+        np.testing.assert_array_equal(project(x, "pca", cache_dir=tmp_path), first)
+
+
 def test_damaged_file_is_reported_removed_and_recomputed(x, tmp_path):
     first = project(x, "pca", cache_dir=tmp_path)
     (path,) = tmp_path.glob("*/*.npz")

@@ -10,7 +10,8 @@ The cache is built on the primitives of :mod:`workbench.store` (the durable shar
 :func:`~workbench.store.atomic_write_bytes`, :func:`~workbench.store.sha256_hex`, the batch encoder
 :func:`~workbench.store.encode_rows`); a cache entry is the one-file, one-shard special case of a store, kept as a
 single ``.npz`` per key. ``embed(..., store=PATH)`` writes a resumable sharded store instead (for data that does not
-fit in memory).
+fit in memory). The checksummed one-file format (:func:`write_checked_array`, :func:`read_checked_array`) and the
+cache folder convention (:func:`default_cache_dir`) also serve the projection cache (:mod:`workbench.projection`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ from workbench.store import (
 )
 from workbench.store import write as write_store
 
-__all__ = ["CacheCorruptionWarning", "EmbeddingCache", "default_cache_dir", "embed", "items_digest"]
+__all__ = [
+    "CacheCorruptionWarning", "EmbeddingCache", "default_cache_dir", "embed", "items_digest", "read_checked_array",
+    "write_checked_array",
+]
 
 CACHE_FORMAT = 1
 
@@ -49,15 +53,99 @@ class CacheCorruptionWarning(StoreCorruptionWarning):
     """A cache file failed its checksum or could not be read; it was removed and will be recomputed."""
 
 
-def default_cache_dir() -> Path:
-    """Where embeddings are cached.
+def default_cache_dir(kind: str = "embeddings") -> Path:
+    """Where workbench caches ``kind`` (``"embeddings"``, ``"projections"``, ...): the one environment lookup.
 
-    ``$WORKBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/workbench/embeddings``, else ``~/.cache/workbench/embeddings``.
+    Embeddings live in ``$WORKBENCH_CACHE_DIR`` itself, other kinds in ``$WORKBENCH_CACHE_DIR/<kind>``; without that
+    variable, in ``$XDG_CACHE_HOME/workbench/<kind>``, else ``~/.cache/workbench/<kind>``.
+
+    Examples
+    --------
+    >>> default_cache_dir("projections").name
+    'projections'
     """
+    if not kind or os.sep in kind or kind in (".", ".."):
+        raise ValueError(f"cache kind must be a plain folder name, got {kind!r}")
     if os.environ.get("WORKBENCH_CACHE_DIR"):
-        return Path(os.environ["WORKBENCH_CACHE_DIR"])
+        root = Path(os.environ["WORKBENCH_CACHE_DIR"])
+        return root if kind == "embeddings" else root / kind
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "workbench" / "embeddings"
+    return Path(base) / "workbench" / kind
+
+
+# -- checksummed array files (the embedding cache and the projection cache) -----------------------------------
+def write_checked_array(
+    path: str | os.PathLike[str], key: str, array: np.ndarray, info: dict[str, Any], *, name: str = "vectors",
+    dtype: Any = np.float32,
+) -> Path:
+    """Store ``array`` (as ``dtype``) under ``key`` in one ``.npz`` atomically, with a SHA-256 of its bytes.
+
+    The file holds ``name`` (the array) and ``header`` (JSON bytes: ``info`` plus ``key``, ``sha256``, ``shape`` and
+    ``created``); :func:`read_checked_array` reads it back or reports it damaged.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> _ = write_checked_array(path, "k", np.eye(2), {}, name="coords", dtype=np.float64)
+    >>> read_checked_array(path, "k", rows=2, cols=2, name="coords", dtype=np.float64)
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    array = np.ascontiguousarray(array, dtype=dtype)
+    header = {
+        **info,
+        "key": key,
+        "sha256": sha256_hex(array.tobytes()),
+        "shape": list(array.shape),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    buffer = _io.BytesIO()
+    np.savez(buffer, **{name: array, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)})
+    return atomic_write_bytes(path, buffer.getbuffer())
+
+
+def read_checked_array(
+    path: str | os.PathLike[str], key: str, *, rows: int, cols: int | None = None, name: str = "vectors",
+    dtype: Any = np.float32, what: str = "embedding cache", stacklevel: int = 2,
+) -> np.ndarray | None:
+    """The array :func:`write_checked_array` stored under ``key``, or None when the file is absent or damaged.
+
+    A file that belongs to another key, holds another dtype or shape (``rows`` x ``cols``, any number of columns
+    when ``cols`` is None) or fails its checksum is reported with a :class:`CacheCorruptionWarning` (naming
+    ``what``) and removed, never returned.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> read_checked_array(pathlib.Path(tempfile.mkdtemp()) / "absent.npz", "k", rows=2) is None
+    True
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    dtype = np.dtype(dtype)
+    expected = f"({rows}, {cols if cols is not None else 'any'}) {dtype}"
+    try:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
+            header = json.loads(z["header"].tobytes())
+            array = z[name]
+        problem = None
+        if header.get("key") != key:
+            problem = "it belongs to another key"
+        elif array.dtype != dtype or array.ndim != 2 or len(array) != rows or cols not in (None, array.shape[1]):
+            problem = f"it holds shape {array.shape} {array.dtype}, expected {expected}"
+        elif sha256_hex(array.tobytes()) != header.get("sha256"):
+            problem = "its checksum does not match"
+    except Exception as exc:  # a damaged zip can raise many types
+        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return array
+    warnings.warn(f"{what} file {path} is damaged ({problem}); removed, recomputing", CacheCorruptionWarning,
+                  stacklevel=stacklevel + 1)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return None
 
 
 # -- item content hashing ----------------------------------------------------------------------------------------
@@ -151,46 +239,11 @@ class EmbeddingCache:
 
     def get(self, key: str, n_rows: int) -> np.ndarray | None:
         """The cached matrix for ``key``, or None when absent. A damaged file is removed (with a warning)."""
-        path = self.path(key)
-        if not path.exists():
-            return None
-        try:
-            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
-                header = json.loads(z["header"].tobytes())
-                vectors = z["vectors"]
-            problem = None
-            if header.get("key") != key:
-                problem = "it belongs to another key"
-            elif vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != n_rows:
-                problem = f"it holds shape {vectors.shape} {vectors.dtype}, expected {n_rows} float32 rows"
-            elif sha256_hex(vectors.tobytes()) != header.get("sha256"):
-                problem = "its checksum does not match"
-        except Exception as exc:  # a damaged zip can raise many types
-            problem = f"it cannot be read ({type(exc).__name__}: {exc})"
-        if problem is None:
-            return vectors
-        warnings.warn(
-            f"embedding cache file {path} is damaged ({problem}); removed, recomputing",
-            CacheCorruptionWarning,
-            stacklevel=3,
-        )
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return None
+        return read_checked_array(self.path(key), key, rows=n_rows, stacklevel=3)
 
     def put(self, key: str, vectors: np.ndarray, info: dict[str, Any]) -> Path:
-        """Store ``vectors`` under ``key`` atomically, with their SHA-256."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        header = {
-            **info,
-            "key": key,
-            "sha256": sha256_hex(vectors.tobytes()),
-            "shape": list(vectors.shape),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        buffer = _io.BytesIO()
-        np.savez(buffer, vectors=vectors, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
-        return atomic_write_bytes(self.path(key), buffer.getbuffer())
+        """Store ``vectors`` under ``key`` atomically (float32), with their SHA-256."""
+        return write_checked_array(self.path(key), key, vectors, info)
 
     def clear(self) -> int:
         """Remove every cached file; return how many were removed."""
