@@ -12,9 +12,9 @@ fsync, ``os.replace``, the folder fsync and the fsynced manifest line, shard aft
 - resume: the same call again (every shard verified by its SHA-256, nothing encoded).
 
 Target (issue 8): store >= 0.5 x bare throughput. The best of REPEATS interleaved runs is kept. The script also
-prints the SHA-256 floor: hashing the shards alone, on both cores at once, against the bare write. When that floor
-alone is under 0.5x, no store that checksums every byte with SHA-256 can meet the target on this machine, and the
-like-for-like ratio (against bare + fsync + sha256) is the one to read.
+prints the ceiling any store that checksums every byte with SHA-256 faces: hashing the shards (timed on both cores at
+once) plus the bare write itself, their CPU time spread over both cores. When that ceiling is under 0.5x the target
+cannot be met on this machine, and the like-for-like ratio (against bare + fsync + sha256) is the one to read.
 Run: `.venv/bin/python benchmarks/bench_store.py` (about a minute).
 """
 
@@ -108,9 +108,11 @@ def report(best: dict[str, float]) -> None:
         print(f"  {label:<22} {seconds:6.2f} s  {megabytes / seconds:8.0f} MB/s")
     ratio = best["bare"] / best["store"]
     print(f"store / bare np.save throughput: {ratio:.2f}x (target >= 0.5x) -> {'PASS' if ratio >= 0.5 else 'FAIL'}")
-    floor = best["bare"] / best["sha256 floor"]
-    print(f"  ceiling set by SHA-256 alone (2 threads, no IO): {floor:.2f}x"
-          + (" -> the target is out of reach for any SHA-256-checked store here" if floor < 0.5 else ""))
+    # a store must at least hash every byte (sha256 floor: both cores busy) and copy it into the page cache (bare):
+    # their CPU time spread over both cores bounds the store's time from below
+    ceiling = best["bare"] / ((2 * best["sha256 floor"] + best["bare"]) / 2)
+    print(f"  ceiling for any SHA-256-checked store (hash + write, spread over 2 cores): {ceiling:.2f}x"
+          + (" -> the target is out of reach here" if ceiling < 0.5 else ""))
     print(f"store / bare np.save + fsync: {best['bare + fsync'] / best['store']:.2f}x")
     like = best["bare + fsync + sha256"] / best["store"]
     print(f"store / bare np.save + fsync + sha256 (like for like): {like:.2f}x -> {'PASS' if like >= 0.5 else 'FAIL'}")

@@ -11,12 +11,23 @@ import pytest
 from conftest import CountingEncoder
 
 import workbench
+import workbench.cache
+import workbench.store
 from workbench.cache import CacheCorruptionWarning, EmbeddingCache, embed
 from workbench.encoders import base as encoder_base
 
 
 def _cache_files(folder) -> list:
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _entries(folder) -> list:
+    """Cache entries: one embedding store folder (with its store.json) per key."""
+    return sorted(p.parent for p in folder.rglob("store.json"))
+
+
+def _shards(folder) -> list:
+    return sorted(folder.rglob("shard-*.parquet"))
 
 
 def _fresh(items, seed=0):
@@ -27,7 +38,10 @@ def _fresh(items, seed=0):
 def test_first_call_encodes_second_call_reads_disk(toy_encoder, sensor_items, tmp_path):
     first = embed(toy_encoder, sensor_items, "sensor", cache_dir=tmp_path, batch_size=16, progress=False)
     assert toy_encoder.calls == 4 and toy_encoder.items_seen == 50  # ceil(50 / 16) batches
-    assert len(_cache_files(tmp_path)) == 1
+    [entry] = _entries(tmp_path)
+    # the entry is an embedding store: same rows, verified, readable by the store API
+    assert workbench.store.verify(entry).height == 0
+    assert workbench.store.open(entry).to_embeddings().vectors.tobytes() == first.vectors.tobytes()
     second = embed(toy_encoder, sensor_items, "sensor", cache_dir=tmp_path, batch_size=16, progress=False)
     assert toy_encoder.calls == 4  # not called again
     assert second.vectors.tobytes() == first.vectors.tobytes()
@@ -53,7 +67,7 @@ def test_any_change_of_inputs_is_a_miss(sensor_items, tmp_path):
     embed(other_weights, sensor_items, "sensor", cache_dir=tmp_path, progress=False)
     other_preprocessing = CountingEncoder(seed=0, preprocessing="scaled by 2")
     embed(other_preprocessing, sensor_items, "sensor", cache_dir=tmp_path, progress=False)
-    assert len(_cache_files(tmp_path)) == 5
+    assert len(_entries(tmp_path)) == 5
     assert other_weights.calls == 1 and other_preprocessing.calls == 1
     # same weights, preprocessing and items from a new encoder object: a hit
     again = CountingEncoder(seed=0)
@@ -83,48 +97,66 @@ def test_file_items_are_keyed_by_content(tmp_path):
     assert enc.calls == 2
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip_bit", "garbage", "empty"])
-def test_damaged_cache_file_is_detected_and_recomputed(sensor_items, tmp_path, damage):
+@pytest.mark.parametrize("damage", ["truncate", "flip_bit", "garbage", "empty", "delete"])
+def test_damaged_cache_shard_is_detected_and_recomputed(sensor_items, tmp_path, damage):
     enc = CountingEncoder()
     embed(enc, sensor_items, "sensor", cache_dir=tmp_path, progress=False)
-    [path] = _cache_files(tmp_path)
+    [path] = _shards(tmp_path)
     data = bytearray(path.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
     elif damage == "flip_bit":
-        # flip one bit inside the stored vectors (the .npy payload sits after its header in the zip)
-        offset = data.find(b"vectors.npy") + 200
-        data[offset] ^= 0x01
+        data[len(data) // 2] ^= 0x01  # inside the embedding column's values: the parquet file stays readable
     elif damage == "garbage":
         data = bytearray(os.urandom(len(data)))
     else:
         data = bytearray()
-    path.write_bytes(bytes(data))
+    if damage == "delete":
+        path.unlink()
+    else:
+        path.write_bytes(bytes(data))
 
     with pytest.warns(CacheCorruptionWarning, match="damaged"):
         again = embed(enc, sensor_items, "sensor", cache_dir=tmp_path, progress=False)
     assert enc.calls == 2  # recomputed, not returned
     np.testing.assert_array_equal(again.vectors, _fresh(sensor_items))
-    # the rewritten file is whole again: a third call is a clean hit
+    # the rewritten entry is whole again: a third call is a clean hit
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         third = embed(enc, sensor_items, "sensor", cache_dir=tmp_path, progress=False)
     assert enc.calls == 2 and third.vectors.tobytes() == again.vectors.tobytes()
 
 
-def test_checksum_catches_a_flip_in_the_array_payload(tmp_path):
+def test_a_large_entry_recomputes_only_its_damaged_shard(tmp_path, monkeypatch):
+    monkeypatch.setattr(workbench.cache, "CACHE_SHARD_SIZE", 20)
+    items = [np.full(6, float(i)) + np.arange(6) for i in range(70)]  # 4 shards: 20, 20, 20, 10
+    enc = CountingEncoder()
+    first = embed(enc, items, "sensor", cache_dir=tmp_path, batch_size=10, progress=False)
+    assert enc.items_seen == 70
+    shards = _shards(tmp_path)
+    assert len(shards) == 4
+    shards[2].write_bytes(shards[2].read_bytes()[:-7])
+    with pytest.warns(CacheCorruptionWarning, match="shard-000002"):
+        again = embed(enc, items, "sensor", cache_dir=tmp_path, batch_size=10, progress=False)
+    assert enc.items_seen == 90  # only the 20 rows of the damaged shard were encoded again
+    assert again.vectors.tobytes() == first.vectors.tobytes()
+
+
+def test_put_and_get_round_trip_and_a_silent_flip_is_caught(tmp_path):
     cache = EmbeddingCache(tmp_path)
     vectors = np.eye(4, dtype=np.float32)
-    path = cache.put("a" * 64, vectors, {})
-    # rewrite the file with a changed vector but the old header (a silent bit flip that keeps the zip valid)
-    with np.load(path) as z:
-        header = z["header"]
+    folder = cache.put("a" * 64, vectors, {"encoder": "given", "modality": "sensor"})
+    assert cache.get("a" * 64, n_rows=4).tobytes() == vectors.tobytes()
+    assert cache.get("a" * 64, n_rows=5) is None  # another item count is another entry
+    # rewrite the shard as a valid shard of the same size holding a changed vector: only the checksum can tell
+    [shard] = _shards(folder)
     bad = vectors.copy()
     bad[2, 2] = np.nextafter(np.float32(1), np.float32(2))
-    np.savez(path, vectors=bad, header=header)
+    data = workbench.store._shard_bytes(np.arange(4, dtype=np.int64), bad)
+    assert len(data) == shard.stat().st_size
+    shard.write_bytes(bytes(data))
     with pytest.warns(CacheCorruptionWarning, match="checksum"):
         assert cache.get("a" * 64, n_rows=4) is None
-    assert not path.exists()
 
 
 def test_fingerprint_is_computed_once_per_loaded_model(sensor_items, tmp_path, monkeypatch):
@@ -147,7 +179,7 @@ def test_failed_encoding_leaves_no_cache_file(sensor_items, tmp_path):
 
     with pytest.raises(RuntimeError, match="batch 2"):
         embed(Broken(), sensor_items, "sensor", cache_dir=tmp_path, batch_size=20, progress=False)
-    assert _cache_files(tmp_path) == []
+    assert _shards(tmp_path) == [] and not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("manifest.jsonl"))
 
     class NaNs(CountingEncoder):
         def encode(self, modality, items, batch_size=32):
@@ -157,7 +189,7 @@ def test_failed_encoding_leaves_no_cache_file(sensor_items, tmp_path):
 
     with pytest.raises(ValueError, match="1 of 50 rows contain NaN"):
         embed(NaNs(), sensor_items, "sensor", cache_dir=tmp_path, progress=False)
-    assert _cache_files(tmp_path) == []
+    assert _shards(tmp_path) == [] and not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("manifest.jsonl"))
 
 
 def test_bad_calls_are_clear_errors(toy_encoder, sensor_items, tmp_path):
@@ -181,8 +213,9 @@ def test_bad_calls_are_clear_errors(toy_encoder, sensor_items, tmp_path):
 def test_cache_dir_defaults_to_the_environment(monkeypatch, tmp_path, sensor_items, toy_encoder):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "env-cache"))
     workbench.embed(toy_encoder, sensor_items[:5], "sensor", progress=False)
-    assert len(_cache_files(tmp_path / "env-cache")) == 1
+    assert len(_entries(tmp_path / "env-cache")) == 1
     assert EmbeddingCache().clear() == 1
+    assert _entries(tmp_path / "env-cache") == []
 
 
 def test_text_items_fill_the_caption_column(tmp_path):

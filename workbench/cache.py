@@ -2,16 +2,14 @@
 
 :func:`embed` encodes items in batches (with a notebook-aware progress bar) and stores the result under a key made
 of the encoder's identity (name + weights fingerprint + preprocessing), the modality and the content of every
-item. A second call with the same inputs reads the file and never calls the encoder. Files are written atomically
-(temporary file, fsync, rename, folder fsync) and carry a SHA-256 of their vectors: a truncated or damaged file is
-detected, reported with a :class:`CacheCorruptionWarning`, removed and recomputed -- never returned.
+item. A second call with the same inputs reads the stored rows and never calls the encoder.
 
-The cache is built on the primitives of :mod:`workbench.store` (the durable shard writer
-:func:`~workbench.store.atomic_write_bytes`, :func:`~workbench.store.sha256_hex`, the batch encoder
-:func:`~workbench.store.encode_rows`); a cache entry is the one-file, one-shard special case of a store, kept as a
-single ``.npz`` per key. ``embed(..., store=PATH)`` writes a resumable sharded store instead (for data that does not
-fit in memory). The checksummed one-file format (:func:`write_checked_array`, :func:`read_checked_array`) and the
-cache folder convention (:func:`default_cache_dir`) also serve the projection cache (:mod:`workbench.projection`).
+A cache entry *is* an embedding store (:mod:`workbench.store`) in a folder named by that key: the same parquet
+shards, checksummed manifest, durable writes and resumption as ``embed(..., store=PATH)``, with the folder chosen
+for you. So a cache entry that is interrupted resumes from its finished shards, and a damaged shard is detected,
+reported with a :class:`CacheCorruptionWarning` and recomputed -- never returned. The checksummed one-file format
+(:func:`write_checked_array`, :func:`read_checked_array`) serves the projection cache (:mod:`workbench.projection`),
+and :func:`default_cache_dir` is the one place that reads the cache location from the environment.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import hashlib
 import io as _io
 import json
 import os
+import shutil
 import struct
 import time
 import warnings
@@ -32,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from workbench.data import Embeddings
+from workbench.store import HEADER as STORE_HEADER
 from workbench.store import (
     EmbeddingStore,
     StoreCorruptionWarning,
@@ -39,6 +39,8 @@ from workbench.store import (
     encode_rows,
     sha256_hex,
 )
+from workbench.store import open as open_store
+from workbench.store import verify as verify_store
 from workbench.store import write as write_store
 
 __all__ = [
@@ -46,7 +48,9 @@ __all__ = [
     "write_checked_array",
 ]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 1: one .npz per key (no longer read); 2: one embedding store folder per key
+#: Rows per shard of a cache entry (an interrupted entry resumes from its finished shards).
+CACHE_SHARD_SIZE = 10_000
 
 
 class CacheCorruptionWarning(StoreCorruptionWarning):
@@ -207,13 +211,13 @@ def items_digest(items: Iterable[Any], modality: str) -> str:
 
 # -- the cache ---------------------------------------------------------------------------------------------------
 class EmbeddingCache:
-    """A folder of cached embedding matrices, one ``.npz`` file per (encoder, preprocessing, modality, items).
+    """A folder of cached embeddings: one embedding store per (encoder, preprocessing, modality, items).
 
     Examples
     --------
     >>> import numpy as np, tempfile
     >>> cache = EmbeddingCache(tempfile.mkdtemp())
-    >>> path = cache.put("k" * 64, np.eye(2, dtype=np.float32), {"modality": "toy"})
+    >>> folder = cache.put("k" * 64, np.eye(2, dtype=np.float32), {"modality": "toy"})
     >>> cache.get("k" * 64, n_rows=2)
     array([[1., 0.],
            [0., 1.]], dtype=float32)
@@ -235,23 +239,67 @@ class EmbeddingCache:
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.npz"
+        """The store folder of ``key``."""
+        return self.directory / key[:2] / key
 
     def get(self, key: str, n_rows: int) -> np.ndarray | None:
-        """The cached matrix for ``key``, or None when absent. A damaged file is removed (with a warning)."""
-        return read_checked_array(self.path(key), key, rows=n_rows, stacklevel=3)
+        """The cached rows for ``key``, or None when absent or incomplete.
+
+        Every shard is checked against its SHA-256 first; damaged or missing shards are reported with a
+        :class:`CacheCorruptionWarning` and never returned (the next :func:`embed` recomputes just those).
+        """
+        folder = self.path(key)
+        if not (folder / STORE_HEADER).is_file():
+            return None
+        try:
+            problems = verify_store(folder)
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"embedding cache entry {folder} cannot be read ({exc}); recomputing",
+                          CacheCorruptionWarning, stacklevel=2)
+            return None
+        if problems.height:
+            listed = "; ".join(f"{r['file']} {r['problem']}" for r in problems.head(3).iter_rows(named=True))
+            warnings.warn(f"embedding cache entry {folder} is damaged ({problems.height} shard(s): {listed}); "
+                          "recomputing those", CacheCorruptionWarning, stacklevel=2)
+            return None
+        stored = open_store(folder, verify=False)
+        if not stored.complete or len(stored) != n_rows:
+            return None
+        return np.concatenate([vectors for _, vectors in stored.iter_batches()])
 
     def put(self, key: str, vectors: np.ndarray, info: dict[str, Any]) -> Path:
-        """Store ``vectors`` under ``key`` atomically (float32), with their SHA-256."""
-        return write_checked_array(self.path(key), key, vectors, info)
+        """Store precomputed ``vectors`` under ``key`` (as a store; ``info`` may name ``encoder``, ``fingerprint``,
+        ``preprocessing`` and ``modality``); return the entry's folder."""
+        vectors = np.asarray(vectors)
+        source = _Precomputed(vectors, info)
+        write_store(source, range(len(vectors)), source.modalities[0], self.path(key), shard_size=CACHE_SHARD_SIZE,
+                    batch_size=CACHE_SHARD_SIZE, progress=False, wait=True)
+        return self.path(key)
 
     def clear(self) -> int:
-        """Remove every cached file; return how many were removed."""
+        """Remove every cached entry (and files of the old one-``.npz`` format); return how many were removed."""
         removed = 0
+        for header in self.directory.glob(f"*/*/{STORE_HEADER}"):
+            shutil.rmtree(header.parent, ignore_errors=True)
+            removed += 1
         for path in self.directory.glob("*/*.npz"):
             path.unlink()
             removed += 1
         return removed
+
+
+class _Precomputed:
+    """An encoder over row positions of a matrix (for :meth:`EmbeddingCache.put`)."""
+
+    def __init__(self, vectors: np.ndarray, info: dict[str, Any]) -> None:
+        self.vectors = vectors
+        self.name = str(info.get("encoder", "precomputed"))
+        self.fingerprint = str(info.get("fingerprint", ""))
+        self.preprocessing = str(info.get("preprocessing", ""))
+        self.modalities = (str(info.get("modality", "vectors")),)
+
+    def encode(self, modality: str, items: Sequence[int], batch_size: int = 32) -> np.ndarray:
+        return self.vectors[list(items)]
 
 
 def _encode_in_batches(encoder: Any, modality: str, items: list[Any], batch_size: int, progress: bool) -> np.ndarray:
@@ -351,16 +399,18 @@ def embed(
         raise ValueError(f"{len(ids)} ids for {len(items)} items")
     metadata = _default_metadata(items, modality, ids)
 
-    store = EmbeddingCache(cache_dir) if cache else None
-    key = store.key(encoder, modality, items) if store else ""
-    if store is not None:
-        hit = store.get(key, n_rows=len(items))
-        if hit is not None:
-            return Embeddings(hit, modality, encoder.name, metadata, normalize=False)
-
-    raw = _encode_in_batches(encoder, modality, items, batch_size, progress)
-    embeddings = Embeddings(raw, modality, encoder.name, metadata)  # validates (NaN, zero rows) before caching
-    if store is not None:
-        info = {"encoder": encoder.name, "fingerprint": encoder.fingerprint, "modality": modality}
-        store.put(key, embeddings.vectors, info)
-    return embeddings
+    if not cache:
+        raw = _encode_in_batches(encoder, modality, items, batch_size, progress)
+        return Embeddings(raw, modality, encoder.name, metadata)
+    entries = EmbeddingCache(cache_dir)
+    key = entries.key(encoder, modality, items)
+    hit = entries.get(key, n_rows=len(items))
+    if hit is None:
+        with warnings.catch_warnings():  # get() has reported any damage; the store recomputes those shards
+            warnings.simplefilter("ignore", StoreCorruptionWarning)
+            write_store(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
+                        batch_size=batch_size, progress=progress, wait=True)
+        hit = entries.get(key, n_rows=len(items))
+        if hit is None:
+            raise RuntimeError(f"the embedding cache entry {entries.path(key)} could not be read back after writing")
+    return Embeddings(hit, modality, encoder.name, metadata, normalize=False)

@@ -259,13 +259,13 @@ def verify(path: str | os.PathLike[str]) -> pl.DataFrame:
 
 # -- writing -----------------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _locked(folder: Path, wait: bool = False) -> Iterator[None]:
     import fcntl
 
     handle = _builtin_open(folder / LOCK, "a+b")
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise RuntimeError(f"another process is writing the embedding store {os.fspath(folder)!r}") from None
         yield
@@ -345,6 +345,7 @@ def write(
     ids: Sequence[Any] | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    wait: bool = False,
     backend: str = "local",
     **backend_options: Any,
 ) -> EmbeddingStore:
@@ -370,6 +371,9 @@ def write(
     batch_size : int, default 64
     progress : bool, default True
         A progress bar over shards (tqdm; a widget in notebooks).
+    wait : bool, default False
+        When another process is writing the same store: wait for it to finish (then keep what it wrote) instead of
+        raising RuntimeError. The embedding cache waits.
     backend : {"local", "ray"}, default "local"
         ``"ray"`` encodes the missing shards on a Ray Data actor pool (see :func:`workbench.store_ray.encode_shards`;
         options ``actors=2``, ``num_cpus_per_actor=0.5``, ``encoder_factory=None``); this process still verifies,
@@ -425,7 +429,7 @@ def write(
         "preprocessing": str(getattr(encoder, "preprocessing", "")),
         "modality": modality,
     }
-    with _locked(folder):
+    with _locked(folder, wait):
         if (folder / HEADER).is_file():
             header = _read_header(folder)
             differ = [k for k in _IDENTITY_KEYS if header.get(k) != identity[k]]
