@@ -253,3 +253,18 @@ def test_hand_examples():
     a = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
     b = np.array([[1.0, 1.0], [0.0, -1.0], [4.0, 3.0]])
     assert gap.mean_matched_cosine(a, b) == pytest.approx((1 / np.sqrt(2) - 1.0 + 24 / 25) / 3)
+
+
+def test_a_report_becomes_a_table_with_its_notes(rng):
+    import polars as pl
+
+    a, b = rng.normal(size=(8, 5)), rng.normal(size=(8, 5))
+    report = gap.gap_report(a, b)  # 8 pairs: the probe is skipped with a note
+    long = report.to_frame()
+    assert long["metric"].to_list() == list(report)
+    assert long["value"].to_list() == [report[k] for k in report]
+    assert long.filter(pl.col("metric") == "modality_probe_accuracy")["note"].item() == \
+        report.notes["modality_probe_accuracy"]
+    wide = pl.concat([report.to_frame(wide=True), gap.gap_report(a, b[::-1]).to_frame(wide=True)])
+    assert wide.columns == list(report) and wide.height == 2
+    assert wide["centroid_distance"][0] == report["centroid_distance"]

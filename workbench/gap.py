@@ -318,6 +318,23 @@ class GapReport(dict):  # type: ignore[type-arg]
         super().__init__(values)
         self.notes = notes
 
+    def to_frame(self, wide: bool = False) -> pl.DataFrame:
+        """The metrics as a polars DataFrame: one row per metric (``metric``, ``value``, ``note``), or with
+        ``wide=True`` one row with a column per metric (``vstack`` several reports into a table for a paper).
+
+        Examples
+        --------
+        >>> GapReport({"centroid_distance": 0.85, "modality_probe_accuracy": None},
+        ...           {"modality_probe_accuracy": "fewer than 10 pairs"}).to_frame().rows()
+        [('centroid_distance', 0.85, None), ('modality_probe_accuracy', None, 'fewer than 10 pairs')]
+        """
+        if wide:
+            return pl.DataFrame({k: [v] for k, v in self.items()}, schema={k: pl.Float64 for k in self})
+        return pl.DataFrame(
+            {"metric": list(self), "value": list(self.values()), "note": [self.notes.get(k) for k in self]},
+            schema={"metric": pl.String, "value": pl.Float64, "note": pl.String},
+        )
+
 
 def gap_report(
     a: Any,
