@@ -213,3 +213,28 @@ def test_fine_tuning_the_last_block_of_an_open_clip_model_with_a_locked_text_tow
     assert any(k.startswith("visual.ln_post") or k == "visual.proj" for k in changed)
     assert encoder.fingerprint == old  # computed once per loaded model ...
     assert encoder.refresh_fingerprint() != old  # ... so after fine-tuning, refresh it for the cache
+
+
+def test_threads_apply_while_fitting_and_are_restored(rng):
+    a, b = _toy(rng)
+    before = torch.get_num_threads()
+    seen = []
+    trainer = _trainer(threads=1, epochs=2)
+    trainer.fit(a, b, on_epoch=lambda row: seen.append(torch.get_num_threads()))
+    assert seen == [1, 1] and torch.get_num_threads() == before
+    # same seed, another thread count: the same training up to float rounding of parallel reductions
+    other = _trainer(threads=2, epochs=2).fit(a, b).history_
+    np.testing.assert_allclose(other["loss"].to_numpy(), trainer.history_["loss"].to_numpy(), rtol=1e-4)
+
+    class Boom(Exception):
+        pass
+
+    def fail(row):
+        raise Boom
+
+    with pytest.raises(Boom):
+        _trainer(threads=1, epochs=1).fit(a, b, on_epoch=fail)
+    assert torch.get_num_threads() == before  # restored on error too
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            _trainer(threads=bad)

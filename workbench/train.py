@@ -52,6 +52,9 @@ class ContrastiveTrainer:
         False freezes that tower (LiT; progressive alignment to a frozen space).
     epochs, batch_size, lr, weight_decay, seed, device
         AdamW optimisation; the seed fixes batch order; CPU unless a device is given.
+    threads : int, optional
+        torch's CPU threads while fitting (restored afterwards); None keeps torch's setting. Small towers train
+        3-5x faster on one thread than on two on a 2-core machine, where thread overhead dominates.
 
     Attributes
     ----------
@@ -76,7 +79,10 @@ class ContrastiveTrainer:
         weight_decay: float = 1e-4,
         seed: int = 0,
         device: str | None = None,
+        threads: int | None = None,
     ) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         if loss not in ("infonce", "sigmoid"):
             raise ValueError(f"loss must be 'infonce' or 'sigmoid', got {loss!r}")
         if not temperature > 0:
@@ -89,7 +95,7 @@ class ContrastiveTrainer:
         self.loss, self.temperature, self.learn_temperature = loss, temperature, learn_temperature
         self.train_a, self.train_b = train_a, train_b
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
-        self.seed, self.device = seed, device or "cpu"
+        self.seed, self.device, self.threads = seed, device or "cpu", threads
 
     # -- training --------------------------------------------------------------------------------------------------
     def fit(self, items_a: Any, items_b: Any, *, validation: ValidationSet | None = None,
@@ -98,6 +104,18 @@ class ContrastiveTrainer:
 
         ``on_epoch(row)`` is called after every epoch with that epoch's history row (live monitors use it).
         """
+        import torch
+
+        previous = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._fit(items_a, items_b, validation=validation, progress=progress, on_epoch=on_epoch)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _fit(self, items_a: Any, items_b: Any, *, validation: ValidationSet | None,
+             progress: bool, on_epoch: Callable[[dict[str, Any]], None] | None) -> ContrastiveTrainer:
         import torch
         from tqdm.auto import tqdm
 
