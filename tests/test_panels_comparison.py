@@ -61,3 +61,27 @@ def test_widget_shows_the_table_and_the_chart(comparison):
 def test_no_corrector_is_an_error(clip):
     with pytest.raises(ValueError, match="at least one corrector"):
         CorrectorComparison(clip, [])
+
+
+def test_a_saved_table_is_shown_without_refitting(comparison, tmp_path, monkeypatch):
+    import polars as pl
+
+    import workbench.compare
+
+    path = tmp_path / "comparison.parquet"
+    comparison.table.write_parquet(path)
+    monkeypatch.setattr(workbench.compare, "compare_correctors", lambda *a, **k: pytest.fail("refitted"))
+    shown = CorrectorComparison.from_table(pl.read_parquet(path), model=comparison.model)
+    assert_frame_equal(shown.changes(), comparison.changes())
+    for ours, theirs in zip(shown.figure().data, comparison.figure().data, strict=True):
+        np.testing.assert_array_equal(ours.y, theirs.y)
+        np.testing.assert_array_equal(ours.error_y.array, theirs.error_y.array)
+    assert shown.figure().layout.title.text == comparison.figure().layout.title.text
+    assert "MeanCenter()" in shown.widget.children[1].value
+
+    with pytest.raises(ValueError, match="missing columns"):
+        CorrectorComparison.from_table(comparison.table.drop("centroid_distance_lo"))
+    with pytest.raises(ValueError, match="'none' row"):
+        CorrectorComparison.from_table(comparison.table.reverse())
+    with pytest.raises(TypeError, match="polars DataFrame"):
+        CorrectorComparison.from_table(comparison.table.to_dicts())

@@ -38,6 +38,9 @@ class CorrectorComparison(Panel):
     **compare_kwargs
         Passed on (``test_fraction``, ``seed``, ``ks``, ``n_resamples``, ``probe``).
 
+    A table computed earlier (and saved, say, with ``table.write_parquet``) is shown without refitting by
+    :meth:`from_table`.
+
     Examples
     --------
     >>> import workbench
@@ -60,10 +63,48 @@ class CorrectorComparison(Panel):
             raise TypeError(f"CorrectorComparison needs a PairedEmbeddings, got {type(paired).__name__}")
         if len(correctors) == 0:
             raise ValueError("give at least one corrector to compare with no correction")
-        self.paired = paired
+        self.paired: PairedEmbeddings | None = paired
+        self.model = paired.model
         self.compare_kwargs = dict(compare_kwargs)
         self._table = compare_correctors(paired, correctors, **compare_kwargs)
         self._ui: dict[str, Any] = {}
+
+    @classmethod
+    def from_table(cls, table: pl.DataFrame, model: str = "") -> CorrectorComparison:
+        """Show a :func:`~workbench.compare.compare_correctors` table computed earlier, without refitting.
+
+        Parameters
+        ----------
+        table : polars.DataFrame
+            ``none`` first, then one row per corrector, with ``n_test``, ``centroid_distance`` and two ``*_R@1``
+            columns, each metric with its ``_lo`` / ``_hi`` interval columns.
+        model : str
+            Named in the chart's title.
+
+        Examples
+        --------
+        >>> import workbench
+        >>> from workbench.compare import compare_correctors
+        >>> from workbench.correct import MeanCenter
+        >>> table = compare_correctors(workbench.datasets.load("liang2022/clip"), [MeanCenter()], n_resamples=20,
+        ...                            probe=False)
+        >>> CorrectorComparison.from_table(table, model="CLIP").changes()["corrector"].unique().to_list()
+        ['MeanCenter()']
+        """
+        if not isinstance(table, pl.DataFrame):
+            raise TypeError(f"from_table needs a polars DataFrame, got {type(table).__name__}")
+        r1 = [c for c in table.columns if c.endswith("_R@1")]
+        needed = ["corrector", "n_test", "centroid_distance", *r1[:2]]
+        needed += [f"{m}_{end}" for m in ("centroid_distance", *r1[:2]) for end in ("lo", "hi")]
+        missing = [c for c in needed if c not in table.columns]
+        if len(r1) < 2 or missing:
+            raise ValueError(f"not a compare_correctors table: missing columns {missing or ['two *_R@1 columns']}")
+        if table.height < 2 or table["corrector"][0] != "none":
+            raise ValueError("the table must start with the 'none' row and hold at least one corrector")
+        panel = cls.__new__(cls)
+        panel.paired, panel.model, panel.compare_kwargs = None, str(model), {}
+        panel._table, panel._ui = table, {}
+        return panel
 
     @property
     def table(self) -> pl.DataFrame:
@@ -117,7 +158,7 @@ class CorrectorComparison(Panel):
         n_test = self._table["n_test"][0]
         fig.update_layout(
             barmode="group", template="simple_white", width=760, height=440,
-            title={"text": html.escape(f"{self.paired.model}: change against no correction "
+            title={"text": html.escape(f"{self.model + ': ' if self.model else ''}change against no correction "
                                        f"({n_test} held-out pairs, 95% intervals)"), "font": {"size": 13}},
             yaxis_title="change", legend={"orientation": "h", "y": -0.2},
         )
