@@ -238,3 +238,25 @@ def test_threads_apply_while_fitting_and_are_restored(rng):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):
             _trainer(threads=bad)
+
+
+def test_seed_summary_is_the_mean_with_a_normal_approximation_interval():
+    import polars as pl
+    from scipy import stats
+
+    from workbench.train import summarise_seeds
+
+    runs = pl.DataFrame({"temperature": [0.05] * 4 + [1.0] * 2, "seed": [0, 1, 2, 3, 0, 1],
+                         "r1": [0.2, 0.4, 0.3, 0.5, 0.9, 0.7], "label": ["x"] * 6})
+    summary = summarise_seeds(runs, "temperature")
+    assert summary["temperature"].to_list() == [0.05, 1.0] and summary["seeds"].to_list() == [4, 2]
+    assert "label" not in summary.columns and "seed" not in summary.columns
+    values = np.array([0.2, 0.4, 0.3, 0.5])
+    lo, hi = stats.norm.interval(0.95, loc=values.mean(), scale=stats.sem(values))
+    row = summary.row(0, named=True)
+    assert row["r1"] == pytest.approx(0.35) and row["r1_lo"] == pytest.approx(lo, abs=1e-3)
+    assert row["r1_hi"] == pytest.approx(hi, abs=1e-3)
+    with pytest.raises(ValueError, match="no column 'tau'"):
+        summarise_seeds(runs, "tau")
+    with pytest.raises(ValueError, match="no columns"):
+        summarise_seeds(runs, "temperature", ["r5"])

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-__all__ = ["ContrastiveTrainer", "TrainedEncoder", "ValidationSet", "learning_curve", "temperature_study"]
+__all__ = [
+    "ContrastiveTrainer", "TrainedEncoder", "ValidationSet", "learning_curve", "summarise_seeds", "temperature_study",
+]
 
 
 @dataclass
@@ -261,7 +263,26 @@ def _interval(values: Sequence[float]) -> tuple[float, float, float]:
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
-def _summarise(runs: pl.DataFrame, by: str, metrics: Sequence[str]) -> pl.DataFrame:
+def summarise_seeds(runs: pl.DataFrame, by: str, metrics: Sequence[str] | None = None) -> pl.DataFrame:
+    """Per value of ``by``: the mean of each metric over seeds with a normal-approximation 95% interval.
+
+    ``runs`` has one row per (``by``, seed), as :func:`learning_curve` and :func:`temperature_study` return; the
+    metrics default to every numeric column but ``by`` and ``seed``. Columns: ``by``, ``seeds`` (how many), then
+    ``<metric>``, ``<metric>_lo``, ``<metric>_hi``.
+
+    Examples
+    --------
+    >>> runs = pl.DataFrame({"temperature": [0.1, 0.1, 1.0], "seed": [0, 1, 0], "loss": [1.0, 3.0, 2.0]})
+    >>> summarise_seeds(runs, "temperature").select("temperature", "seeds", "loss").rows()
+    [(0.1, 2, 2.0), (1.0, 1, 2.0)]
+    """
+    if by not in runs.columns:
+        raise ValueError(f"runs has no column {by!r}; columns: {runs.columns}")
+    if metrics is None:
+        metrics = [c for c, t in runs.schema.items() if c not in (by, "seed") and t.is_numeric()]
+    missing = [m for m in metrics if m not in runs.columns]
+    if missing:
+        raise ValueError(f"runs has no columns {missing}")
     rows = []
     for key, group in runs.group_by(by, maintain_order=True):
         row: dict[str, Any] = {by: key[0], "seeds": group.height}
@@ -298,7 +319,7 @@ def learning_curve(
             trainer = make_trainer(seed).fit(_take(items_a, idx), _take(items_b, idx))
             rows.append({"n_pairs": n, "seed": seed, **trainer.evaluate(validation)})
     runs = pl.DataFrame(rows)
-    return runs, _summarise(runs, "n_pairs", ["r1_a_to_b", "r1_b_to_a", "centroid_distance"])
+    return runs, summarise_seeds(runs, "n_pairs", ["r1_a_to_b", "r1_b_to_a", "centroid_distance"])
 
 
 def temperature_study(
@@ -314,7 +335,8 @@ def temperature_study(
 
     ``make_trainer(tau, seed)`` builds a trainer with that fixed temperature. Liang et al. (NeurIPS 2022) report,
     fine-tuning CLIP, that the gap shrinks as tau rises; whether a small model trained from scratch shows the same
-    direction is a finding to report, not a target.
+    direction is a finding to report, not a target. One row per (temperature, seed);
+    ``summarise_seeds(study, "temperature")`` gives the mean and 95% interval over seeds.
     """
     rows = []
     for tau in temperatures:
