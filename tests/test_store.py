@@ -192,8 +192,31 @@ def test_progress_bar_is_silent_when_asked(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     encoder = SlowNumpyEncoder()
-    embed(encoder, make_items(100), "sensor", store=tmp_path / "loud", shard_size=50, progress=True)
-    assert "shard" in capsys.readouterr().err
+    embed(encoder, make_items(100), "sensor", store=tmp_path / "loud", shard_size=50, batch_size=10, progress=True)
+    err = capsys.readouterr().err
+    assert "100/100" in err and "item" in err
+    # a resumed run starts the bar at the rows already stored
+    (tmp_path / "loud" / "shard-000001.parquet").unlink()
+    with pytest.warns(StoreCorruptionWarning):
+        embed(encoder, make_items(100), "sensor", store=tmp_path / "loud", shard_size=50, batch_size=10, progress=True)
+    err = capsys.readouterr().err
+    assert " 50/100" in err and "100/100" in err
+
+
+def test_the_bar_moves_batch_by_batch(tmp_path, monkeypatch):
+    import tqdm.auto
+
+    updates = []
+    real = tqdm.auto.tqdm
+
+    class Recording(real):
+        def update(self, n=1):
+            updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    embed(SlowNumpyEncoder(), make_items(120), "sensor", store=tmp_path, shard_size=50, batch_size=20, progress=True)
+    assert updates == [20, 20, 10, 20, 20, 10, 20]  # per batch within each shard of 50, 50 and 20 rows
 
 
 def test_store_files_are_created_with_usual_permissions(tmp_path):

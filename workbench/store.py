@@ -370,7 +370,7 @@ def write(
         Unique ids, one per item (default the positions ``0..N-1``).
     batch_size : int, default 64
     progress : bool, default True
-        A progress bar over shards (tqdm; a widget in notebooks).
+        A progress bar over items, moving batch by batch (tqdm; a widget in notebooks).
     wait : bool, default False
         When another process is writing the same store: wait for it to finish (then keep what it wrote) instead of
         raising RuntimeError. The embedding cache waits.
@@ -476,26 +476,34 @@ def write(
         # most two finished shards wait in memory.
         version = int(header.get("version", VERSION))
         missing = [index for index in range(n_shards) if index not in keep]
-        if backend == "ray":
-            from workbench.store_ray import encode_shards
-
-            raws: Iterator[tuple[int, np.ndarray]] = encode_shards(
-                encoder, items, modality, missing, shard_size=shard_size, batch_size=batch_size, **backend_options
-            )
-        else:
-            raws = ((index, encode_rows(encoder, modality, items[index * shard_size : min((index + 1) * shard_size, n)],
-                                        batch_size)) for index in missing)
         pending: deque[Future[dict[str, Any]]] = deque()
 
         def record_oldest() -> None:
             _append_manifest(folder, pending.popleft().result())
-            bar.update(1)
+
+        def rows_of(index: int) -> int:
+            return min((index + 1) * shard_size, n) - index * shard_size
 
         with (
-            tqdm(total=n_shards, initial=len(keep), desc=f"{encoder.name} {modality}", unit="shard",
+            tqdm(total=n, initial=sum(rows_of(i) for i in keep), desc=f"{encoder.name} {modality}", unit="item",
                  disable=not progress) as bar,
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-store") as writers,
         ):
+            raws: Iterator[tuple[int, np.ndarray]]
+            if backend == "ray":
+                from workbench.store_ray import encode_shards
+
+                def counted(shards: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+                    for index, raw in shards:  # the bar moves shard by shard, as they arrive from the actors
+                        bar.update(rows_of(index))
+                        yield index, raw
+
+                raws = counted(encode_shards(encoder, items, modality, missing, shard_size=shard_size,
+                                             batch_size=batch_size, **backend_options))
+            else:  # the bar moves batch by batch
+                raws = ((index, encode_rows(encoder, modality, items[index * shard_size : index * shard_size
+                                                                     + rows_of(index)], batch_size, bar))
+                        for index in missing)
             for index, raw in raws:
                 start, stop = index * shard_size, min((index + 1) * shard_size, n)
                 shard_ids: Sequence[Any] = np.arange(start, stop, dtype=np.int64) if ids is None else ids[start:stop]
