@@ -369,3 +369,47 @@ def test_world_object_basics(world):
 def test_bad_input_names_the_problem(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_world_written_to_a_folder_is_read_back_by_the_folder_loaders(tmp_path):
+    import wave
+
+    from PIL import Image
+
+    from workbench.datasets import folders
+
+    world = shapes(12, seed=2, with_sound=True).subset(np.arange(3, 12), name="shapes/part")
+    with pytest.raises(ValueError, match="choose one with modality="):
+        world.to_folder(tmp_path / "both")
+    images = folders.image_captions(world.to_folder(tmp_path / "images", modality="image"))
+    assert images.skipped.height == 0 and images.captions["caption"].to_list() == world.captions
+    assert images.items["id"].to_list() == [f"{i:06d}.png" for i in world.items["id"].to_list()]
+    for path, expected in zip(images.items["path"], world.images, strict=True):
+        with Image.open(path) as im:
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), expected)  # PNG is lossless
+
+    sounds = folders.audio_captions(world.to_folder(tmp_path / "sounds", modality="sound"))
+    assert sounds.skipped.height == 0 and sounds.captions["caption"].to_list() == world.captions
+    assert set(sounds.items["sample_rate"].to_list()) == {world.sample_rate}
+    for path, expected in zip(sounds.items["path"], world.sounds, strict=True):
+        with wave.open(path) as handle:
+            pcm = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2") / 32767
+        np.testing.assert_allclose(pcm, expected, atol=0.5 / 32767 + 1e-9)  # 16-bit rounding
+
+    with pytest.raises(ValueError, match="already exists"):
+        world.to_folder(tmp_path / "images", modality="image")
+    with pytest.raises(ValueError, match="modality must be one of"):
+        tones(3).to_folder(tmp_path / "x", modality="image")
+    assert not list(tmp_path.glob(".*.tmp"))  # no half-built folder left behind
+
+
+def test_an_interrupted_folder_write_leaves_nothing(tmp_path, monkeypatch):
+    import workbench.datasets.world_folder as world_folder
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world_folder, "_write_images", fail)
+    with pytest.raises(OSError, match="disk full"):
+        shapes(4, seed=0).to_folder(tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []

@@ -229,6 +229,13 @@ class World:
         pairs = np.stack([left, right], axis=1)
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
+    def to_folder(self, path: Any, modality: str | None = None) -> Any:
+        """Write the images (PNG) or sounds (16-bit WAV) and ``captions.csv`` to a new folder, as the folder
+        loaders read it (see :func:`workbench.datasets.world_folder.write_world_folder`); return its path."""
+        from workbench.datasets.world_folder import write_world_folder
+
+        return write_world_folder(self, path, modality)
+
     def subset(self, rows: Any, name: str | None = None) -> World:
         """The world restricted to ``rows`` (integer row indices, in the given order); ids are kept.
 
