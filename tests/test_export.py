@@ -440,6 +440,25 @@ def test_paper_figure_keeps_explicit_settings_and_makes_webgl_vector(monkeypatch
     assert [t.type for t in export.paper_figure(fig).data] == ["scattergl"]  # too many points for vector
 
 
+def test_point_clouds_get_print_sized_markers_and_small_traces_keep_theirs():
+    import plotly.graph_objects as go
+
+    rng = np.random.default_rng(0)
+    fig = go.Figure([
+        go.Scatter(x=rng.normal(size=500), y=rng.normal(size=500), mode="markers", marker={"size": 5}),
+        go.Scatter(x=[0, 1, 2], y=[1, 0, 1], mode="markers", marker={"size": 5}),
+        go.Scatter(x=rng.normal(size=300), y=rng.normal(size=300), mode="markers",
+                   marker={"size": np.linspace(1, 6, 300)}),
+        go.Scatter(x=rng.normal(size=300), y=rng.normal(size=300), mode="markers", marker={"size": 1.5}),
+    ])
+    styled = export.paper_figure(fig)
+    assert styled.data[0].marker.size == export.DENSE_MARKER_PT == 2.5
+    assert styled.data[1].marker.size == 5  # a handful of points keeps its explicit size
+    np.testing.assert_array_equal(styled.data[2].marker.size, np.minimum(np.linspace(1, 6, 300), 2.5))
+    assert styled.data[3].marker.size == 1.5  # already small enough
+    assert fig.data[0].marker.size == 5  # the original is untouched
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # tables
 

@@ -13,6 +13,8 @@ several formats through kaleido and a headless Chrome/Chromium, each file atomic
 - the Okabe-Ito colour-blind-safe palette (:data:`workbench.report.PALETTE`) as colorway, Viridis as colour scale;
 - white background, 0.5 pt black axis lines with outside ticks, no grid, tight margins (grown only as far as tick
   labels and axis titles need);
+- point clouds sized for print: markers of scatter traces with more than :data:`DENSE_POINTS` points are at most
+  :data:`DENSE_MARKER_PT` points across (screen-sized markers of a few pixels become blots at column width);
 - no interactive artefacts: dropdowns (``updatemenus``) and sliders are removed, WebGL traces (``scattergl``, used
   above :data:`workbench.report.WEBGL_ABOVE` points) become SVG traces so PDF and SVG stay vector (up to
   :data:`VECTOR_POINTS_MAX` points); static exports carry no modebar.
@@ -53,6 +55,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import polars as pl
 
 from workbench.io import atomic_write
@@ -85,6 +88,9 @@ FONT_FAMILY = "Times New Roman, Times, Liberation Serif, Nimbus Roman, serif"
 FONT_SIZE, SMALL_FONT_SIZE, TITLE_FONT_SIZE = 8, 7, 9
 #: WebGL traces are converted to SVG traces while a figure's WebGL traces hold at most this many points.
 VECTOR_POINTS_MAX = 100_000
+#: Scatter traces with more points than this are point clouds: their markers are capped at DENSE_MARKER_PT.
+DENSE_POINTS = 100
+DENSE_MARKER_PT = 2.5
 #: Width, height and resolution limits (inches, dots per inch) -- mostly to catch pixels passed as inches.
 MIN_INCHES, MAX_INCHES = 0.5, 20.0
 MIN_DPI, MAX_DPI = 72, 2400
@@ -447,6 +453,13 @@ def paper_figure(fig: Any, width: Width = "single", height: float | None = None)
                 props.pop("type", None)
                 with contextlib.suppress(ValueError):  # an attribute only WebGL has: keep the WebGL trace
                     data[i] = go.Scatter(props)
+    for trace in data:
+        if trace.type in ("scatter", "scattergl") and _n_points(trace) > DENSE_POINTS:
+            size = trace.marker.size
+            if size is None or np.isscalar(size):
+                trace.marker.size = min(float(size), DENSE_MARKER_PT) if size is not None else DENSE_MARKER_PT
+            else:
+                trace.marker.size = np.minimum(np.asarray(size, dtype=np.float64), DENSE_MARKER_PT)
     styled = go.Figure(data=data, layout=base.layout)  # frames (animations) are dropped
     from workbench.report import PALETTE
 
