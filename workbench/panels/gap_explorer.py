@@ -368,7 +368,7 @@ class GapExplorer(Panel):
         readouts = {}
         for key in self.metrics:
             readout = widgets.HTML(value="", description=labels.get(key, key),
-                                   style={"description_width": "150px"})
+                                   style={"description_width": "190px"})  # "mean unmatched cosine" in full
             readout.add_class("wb-metric")
             readout.add_class(metric_css_class(key))
             readouts[key] = readout
