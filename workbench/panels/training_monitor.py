@@ -118,7 +118,8 @@ class TrainingMonitor(Panel):
                 fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, meta={"column": column},
                                          line={"color": OKABE_ITO[(k + j) % len(OKABE_ITO)]}),
                               row=k // 2 + 1, col=k % 2 + 1)
-        fig.update_xaxes(title_text="epoch")
+        fig.update_xaxes(title_text="epoch", row=2)  # one axis title per column: the top row's would hit the
+        fig.update_xaxes(matches="x")                 # bottom row's subplot titles
         fig.update_layout(template="simple_white", width=760, height=520, showlegend=True,
                           margin={"l": 50, "r": 10, "t": 40, "b": 40})
         if self._rows and all(r.get("centroid_distance") is None for r in self._rows):
