@@ -247,3 +247,28 @@ def test_missing_faiss_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
     with pytest.raises(ImportError, match=r'pip install "alignment-workbench\[scale\]".*faiss-cpu'):
         Index(np.eye(3))
+
+
+def test_an_embedding_store_or_its_folder_is_indexed_with_its_ids(data, tmp_path):
+    from workbench.store import write
+
+    class Rows:
+        name, modalities, fingerprint = "rows", ("image",), "rows-0"
+
+        def __init__(self, x):
+            self.x = x
+
+        def encode(self, modality, items, batch_size=32):
+            return self.x[list(items)]
+
+    gallery, queries = data
+    names = [f"img-{i:05d}" for i in range(N)]
+    store = write(Rows(gallery), list(range(N)), "image", tmp_path, shard_size=1234, ids=names, progress=False)
+    expected_scores, expected_ids = Index(gallery, ids=np.array(names)).search(queries, k=5)
+    for source in (store, tmp_path, str(tmp_path)):
+        scores, ids = Index(source).search(queries, k=5)
+        assert ids.tolist() == expected_ids.tolist()
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-6)
+    (tmp_path / "shard-000002.parquet").unlink()
+    with pytest.raises(ValueError, match="incomplete or damaged"), pytest.warns(UserWarning):
+        Index(tmp_path)

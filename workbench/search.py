@@ -109,16 +109,41 @@ def _as_ids(ids: Any, n: int, what: str) -> np.ndarray:
     return out
 
 
+def _from_store(vectors: Any) -> tuple[Any, np.ndarray | None]:
+    """``(rows, ids)`` of an embedding store or a store folder's path; anything else comes back as it is."""
+    import os
+
+    from workbench.store import HEADER, EmbeddingStore
+    from workbench.store import open as open_store
+
+    if isinstance(vectors, (str, os.PathLike)) and os.path.isfile(os.path.join(vectors, HEADER)):
+        vectors = open_store(vectors)
+    if not isinstance(vectors, EmbeddingStore):
+        return vectors, None
+    if not vectors.complete:
+        raise ValueError(f"the embedding store at {os.fspath(vectors.path)!r} is incomplete or damaged: "
+                         "finish it with workbench.embed(..., store=PATH) first")
+    ids, rows = [], np.empty((len(vectors), vectors.dim), dtype=np.float32)
+    start = 0
+    for batch_ids, batch in vectors.iter_batches():
+        rows[start : start + len(batch)] = batch
+        ids.append(batch_ids)
+        start += len(batch)
+    return rows, np.concatenate(ids)
+
+
 class Index:
     """A FAISS nearest-neighbour index over embedding rows, returning your ids.
 
     Parameters
     ----------
-    vectors : (N x D) numpy array, torch tensor or ``workbench.Embeddings``
-        The rows to index. An ``Embeddings`` brings its ``ids`` (the metadata ``id`` column).
+    vectors : (N x D) numpy array, torch tensor, ``workbench.Embeddings`` or an embedding store
+        The rows to index. An ``Embeddings`` brings its ``ids`` (the metadata ``id`` column); so does an
+        :class:`~workbench.store.EmbeddingStore` or the path of a store folder, read batch by batch into the float32
+        rows FAISS keeps in memory anyway.
     ids : sequence of length N, optional
         One id per row: non-negative integers or any hashable objects (e.g. strings); unique. Default: the
-        ``Embeddings``' ids, else ``0..N-1``.
+        ``Embeddings``' or store's ids, else ``0..N-1``.
     kind : {"exact", "hnsw", "ivf"}, default "exact"
         ``IndexFlatIP`` (brute force), ``IndexHNSWFlat`` or ``IndexIVFFlat``. The approximate kinds keep a float32
         copy of the rows (N x D x 4 bytes) to measure their recall against exact search.
@@ -188,6 +213,9 @@ class Index:
         self.threads = threads or _all_cores()
         self.measure_recall = measure_recall
         self.params: dict[str, Any] = {**_PARAMS[kind], **params}
+        vectors, store_ids = _from_store(vectors)
+        if ids is None:
+            ids = store_ids
         if ids is None and hasattr(vectors, "ids") and hasattr(vectors, "metadata"):
             ids = vectors.ids
         x = _rows(vectors, "vectors", metric)
