@@ -113,12 +113,12 @@ class _Rows:
         self.what = what
         self.store: Any = None
         self.array: np.ndarray | None = None
-        if isinstance(values, (str, os.PathLike)):
-            from workbench.store import open as open_store
+        from workbench.store import as_store
 
-            values = open_store(values)
+        store = as_store(values, what)  # a path or an EmbeddingStore: opened, checked complete
+        values = values if store is None else store
         if _is_store(values):
-            if not getattr(values, "complete", True):
+            if not getattr(values, "complete", True):  # a store-like object of another kind
                 where = os.fspath(getattr(values, "path", "?"))
                 raise ValueError(f"{what}: the store at {where!r} is incomplete ({len(values)} rows in verified "
                                  "shards); finish or repair it (workbench.embed resumes) before evaluating")

@@ -109,29 +109,6 @@ def _as_ids(ids: Any, n: int, what: str) -> np.ndarray:
     return out
 
 
-def _from_store(vectors: Any) -> tuple[Any, np.ndarray | None]:
-    """``(rows, ids)`` of an embedding store or a store folder's path; anything else comes back as it is."""
-    import os
-
-    from workbench.store import HEADER, EmbeddingStore
-    from workbench.store import open as open_store
-
-    if isinstance(vectors, (str, os.PathLike)) and os.path.isfile(os.path.join(vectors, HEADER)):
-        vectors = open_store(vectors)
-    if not isinstance(vectors, EmbeddingStore):
-        return vectors, None
-    if not vectors.complete:
-        raise ValueError(f"the embedding store at {os.fspath(vectors.path)!r} is incomplete or damaged: "
-                         "finish it with workbench.embed(..., store=PATH) first")
-    ids, rows = [], np.empty((len(vectors), vectors.dim), dtype=np.float32)
-    start = 0
-    for batch_ids, batch in vectors.iter_batches():
-        rows[start : start + len(batch)] = batch
-        ids.append(batch_ids)
-        start += len(batch)
-    return rows, np.concatenate(ids)
-
-
 class Index:
     """A FAISS nearest-neighbour index over embedding rows, returning your ids.
 
@@ -213,9 +190,11 @@ class Index:
         self.threads = threads or _all_cores()
         self.measure_recall = measure_recall
         self.params: dict[str, Any] = {**_PARAMS[kind], **params}
-        vectors, store_ids = _from_store(vectors)
-        if ids is None:
-            ids = store_ids
+        from workbench.store import as_store
+
+        store = as_store(vectors, "vectors")
+        if store is not None:
+            vectors = store.to_embeddings()  # brings the store's ids
         if ids is None and hasattr(vectors, "ids") and hasattr(vectors, "metadata"):
             ids = vectors.ids
         x = _rows(vectors, "vectors", metric)

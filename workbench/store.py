@@ -50,6 +50,7 @@ from workbench.io import atomic_write
 __all__ = [
     "EmbeddingStore",
     "StoreCorruptionWarning",
+    "as_store",
     "atomic_write_bytes",
     "encode_rows",
     "open",
@@ -638,16 +639,31 @@ class EmbeddingStore:
 
     def to_embeddings(self, modality: str | None = None) -> Embeddings:
         """Materialise every row as :class:`workbench.Embeddings` (``metadata`` holds the ``id`` column)."""
-        id_parts, vec_parts = [], []
-        for ids, vectors in self.iter_batches():
-            id_parts.append(ids)
-            vec_parts.append(vectors)
-        if not vec_parts:
+        if not self.shards:
             raise ValueError(f"the store at {os.fspath(self.path)!r} holds no shards yet")
+        vectors = np.empty((len(self), self.dim), dtype=np.float32)  # filled in place: no second copy to concatenate
+        id_parts, start = [], 0
+        for ids, batch in self.iter_batches():
+            vectors[start : start + len(batch)] = batch
+            id_parts.append(ids)
+            start += len(batch)
         metadata = pl.DataFrame({"id": np.concatenate(id_parts)})
-        return Embeddings(np.concatenate(vec_parts), modality or self.modality, self.model, metadata, normalize=False)
+        return Embeddings(vectors, modality or self.modality, self.model, metadata, normalize=False)
 
 
 def open(path: str | os.PathLike[str], verify: bool = True) -> EmbeddingStore:
     """Open the store at ``path`` for lazy reading (see :class:`EmbeddingStore`)."""
     return EmbeddingStore(Path(path), verify=verify)
+
+
+def as_store(values: Any, what: str) -> EmbeddingStore | None:
+    """``values`` as a complete store when it is an :class:`EmbeddingStore` or a path (then opened and verified);
+    None for anything else. An incomplete or damaged store raises ValueError naming ``what``."""
+    if isinstance(values, (str, os.PathLike)):
+        values = open(values)
+    if not isinstance(values, EmbeddingStore):
+        return None
+    if not values.complete:
+        raise ValueError(f"{what}: the store at {os.fspath(values.path)!r} is incomplete or damaged ({len(values)} "
+                         "rows in verified shards); finish or repair it (workbench.embed resumes) first")
+    return values
