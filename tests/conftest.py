@@ -45,3 +45,14 @@ def toy_encoder() -> CountingEncoder:
 @pytest.fixture
 def sensor_items(rng) -> list[np.ndarray]:
     return [rng.normal(size=6).astype(np.float32) for _ in range(50)]
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """A fresh cache folder (``$WORKBENCH_CACHE_DIR``) and an empty in-memory projection cache for one test."""
+    from workbench import projection
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    projection.clear_memory_cache()
+    yield
+    projection.clear_memory_cache()

@@ -13,13 +13,7 @@ from workbench import PairedEmbeddings, projection
 from workbench.panels import EmbeddingExplorer, MessagePanel
 from workbench.panels._colors import NEUTRAL, category_color
 
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    projection.clear_memory_cache()
-    yield
-    projection.clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture

@@ -21,12 +21,7 @@ from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_color, continu
 pytest.importorskip("jscatter")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    projection.clear_memory_cache()
-    yield
-    projection.clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture

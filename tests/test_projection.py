@@ -12,13 +12,7 @@ from workbench import projection
 from workbench.cache import CacheCorruptionWarning
 from workbench.projection import PCA2D, clear_memory_cache, default_projection_dir, pca_2d, project, projection_key
 
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    clear_memory_cache()
-    yield
-    clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture

@@ -15,12 +15,7 @@ from workbench.projection_scale import batch_bounds, resolve_parallel, sample_in
 N, SAMPLE, BATCH = 1500, 500, 400
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    clear_memory_cache()
-    yield
-    clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def clustered_sphere(n: int, dim: int = 32, clusters: int = 10, spread: float = 1.6, seed: int = 3):
