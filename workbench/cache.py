@@ -265,7 +265,7 @@ class EmbeddingCache:
         stored = open_store(folder, verify=False)
         if not stored.complete or len(stored) != n_rows:
             return None
-        return np.concatenate([vectors for _, vectors in stored.iter_batches()])
+        return _stored_rows(stored)
 
     def put(self, key: str, vectors: np.ndarray, info: dict[str, Any]) -> Path:
         """Store precomputed ``vectors`` under ``key`` (as a store; ``info`` may name ``encoder``, ``fingerprint``,
@@ -286,6 +286,10 @@ class EmbeddingCache:
             path.unlink()
             removed += 1
         return removed
+
+
+def _stored_rows(stored: EmbeddingStore) -> np.ndarray:
+    return np.concatenate([vectors for _, vectors in stored.iter_batches()])
 
 
 class _Precomputed:
@@ -408,9 +412,7 @@ def embed(
     if hit is None:
         with warnings.catch_warnings():  # get() has reported any damage; the store recomputes those shards
             warnings.simplefilter("ignore", StoreCorruptionWarning)
-            write_store(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
-                        batch_size=batch_size, progress=progress, wait=True)
-        hit = entries.get(key, n_rows=len(items))
-        if hit is None:
-            raise RuntimeError(f"the embedding cache entry {entries.path(key)} could not be read back after writing")
+            written = write_store(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
+                                  batch_size=batch_size, progress=progress, wait=True)
+        hit = _stored_rows(written)  # every shard was verified or hashed while writing: no second check
     return Embeddings(hit, modality, encoder.name, metadata, normalize=False)
