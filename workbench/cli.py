@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    from workbench import __version__
+    from workbench._version import __version__
 
     parser = argparse.ArgumentParser(prog="workbench", description="Study multimodal alignment and the modality gap.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")

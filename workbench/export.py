@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import polars as pl
 
-from workbench.io import atomic_write
+from workbench._files import atomic_write
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -568,7 +568,7 @@ def _version(dist: str) -> str | None:
 
 
 def _provenance(job: _Job, payloads: dict[str, bytes]) -> dict[str, Any]:
-    from workbench import __version__
+    from workbench._version import __version__
 
     return {
         "figure": job.sidecar.name.removesuffix(".provenance.json"),

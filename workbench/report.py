@@ -33,9 +33,9 @@ import numpy as np
 import polars as pl
 
 from workbench import gap
+from workbench._files import atomic_write
 from workbench.data import PairedEmbeddings
 from workbench.figures import MAX_PAIR_LINES, PALETTE, WEBGL_ABOVE, pca_figure
-from workbench.io import atomic_write
 
 __all__ = [
     "DEFAULT_CORRECTORS",
@@ -90,7 +90,7 @@ def data_sha256(paired: PairedEmbeddings) -> str:
 
 def provenance(source: str, **extra: Any) -> dict[str, Any]:
     """What produced a result: the data source, package versions, platform, UTC time, and anything in ``extra``."""
-    from workbench import __version__
+    from workbench._version import __version__
 
     return {
         "source": source,

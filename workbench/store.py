@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._files import atomic_write
 from workbench._validation import unit_rows32
 from workbench.data import Embeddings
-from workbench.io import atomic_write
 
 __all__ = [
     "EmbeddingStore",
