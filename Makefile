@@ -34,8 +34,12 @@ demo: install
 	$(VENV)/bin/workbench report --dataset all --out reports/demo
 	@echo "Reports written to reports/demo/ -- open reports/demo/index.html"
 
+# The house rules (docs/architecture.md): style, one-way imports, module size and privates, types.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) tools/check_house.py
+	$(VENV)/bin/mypy workbench
 
 test: install lint
 	WORKBENCH_SMALL=1 $(PY) -m pytest --doctest-modules workbench tests --nbmake notebooks
@@ -47,4 +51,4 @@ benchmark: install
 	$(PY) benchmarks/import_time.py
 
 clean:
-	rm -rf reports .workbench-cache .pytest_cache .ruff_cache
+	rm -rf reports .workbench-cache .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
