@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench._params import check_ints
 from workbench._validation import relevance_pairs as _relevance
 from workbench.retrieval._ranking import (
     _DEFAULT_CHUNK_BYTES,
@@ -190,6 +191,7 @@ def evaluate_retrieval(
     >>> m["text_retrieval_recall@1"], m["image_retrieval_recall@1"]
     (0.552, 0.506)
     """
+    ks = check_ints(ks, "ks")
     options = {"identical_is_relevant": identical_is_relevant, "with_map": with_map, "pairs": pairs,
                "directions": directions, "device": device}
     both = {"image_retrieval", "text_retrieval"} == ({directions} if isinstance(directions, str) else set(directions))
@@ -234,6 +236,7 @@ def evaluate_queries(
     >>> evaluate_queries(np.eye(3), np.eye(3), [(0, 0), (1, 1), (2, 2)], ks=(1,))["recall@1"]
     1.0
     """
+    ks = check_ints(ks, "ks")
     result = per_query_ranks(queries, gallery, relevance, with_ap=True, identical_is_relevant=identical_is_relevant,
                              chunk_size=chunk_size)
     return _summary("", result, ks)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench._params import check_int, check_ints
+
 
 def recall_at_k(ranks: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
     """Fraction of queries whose first relevant item is within the top k, for each k.
@@ -17,7 +19,7 @@ def recall_at_k(ranks: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[int, 
     {1: 0.25, 5: 0.5, 10: 0.75}
     """
     ranks = np.asarray(ranks)
-    return {int(k): float(np.mean(ranks <= k)) for k in ks}
+    return {k: float(np.mean(ranks <= k)) for k in check_ints(ks, "ks")}
 
 
 def bootstrap_ci(
@@ -36,6 +38,7 @@ def bootstrap_ci(
     >>> mean, bool(lo < mean < hi)
     (0.7, True)
     """
+    n_resamples = check_int(n_resamples, "n_resamples")
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0 or not np.isfinite(v).all():
         raise ValueError("bootstrap_ci needs a non-empty array of finite values")
@@ -76,6 +79,7 @@ def paired_bootstrap_test(
     >>> out["difference"] > 0 and out["p_value"] < 0.001
     True
     """
+    k, n_resamples = check_int(k, "k"), check_int(n_resamples, "n_resamples")
     ra, rb = np.asarray(ranks_a).ravel(), np.asarray(ranks_b).ravel()
     if ra.shape != rb.shape or ra.size == 0:
         raise ValueError(f"paired test needs two non-empty rank arrays of one length, got {ra.shape} and {rb.shape}")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench._params import check_ints
 from workbench._validation import relevance_pairs
 from workbench.retrieval._ranking import DIRECTIONS, MAX_SCORE_BYTES, _summary, rank_streamed, resolve_device
 from workbench.retrieval._rows import _expand_identical, _Rows
@@ -165,7 +166,7 @@ def evaluate_retrieval_streamed(
     >>> out["image_retrieval_recall@1"]
     1.0
     """
-    chosen = _directions(directions)
+    ks, chosen = check_ints(ks, "ks"), _directions(directions)
     img, txt = _Rows(images, "images"), _Rows(texts, "texts")
     if img.dim != txt.dim:
         raise ValueError(f"images have {img.dim} dimensions but texts have {txt.dim}")
