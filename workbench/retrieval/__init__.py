@@ -3,7 +3,8 @@
 One ranking engine (:mod:`workbench.retrieval._ranking`: the pessimistic tie rule, the counting kernels and the one
 rank loop) serves every entry point: an in-memory array is a stream of rows like a store
 (:mod:`workbench.retrieval._rows`), so in-memory and streamed results are computed by the same code.
-:func:`evaluate_retrieval` is the one public evaluator; it takes arrays or stores.
+:func:`evaluate_retrieval` is the one evaluator to call: it takes arrays or stores and sends stores, relevance by
+id, one direction or a GPU to :func:`evaluate_retrieval_streamed` (kept public for code that calls it directly).
 
 Modules: ``_blocks`` (score-block shapes and the matmul), ``_rows`` (arrays and stores as streams of unit rows),
 ``_ranking`` (the engine, devices), ``_memory`` (in-memory entry points), ``_stream`` (stores, relevance by id, one
@@ -12,7 +13,6 @@ direction), ``_stats`` (recall@k, bootstrap intervals, the paired test).
 
 from __future__ import annotations
 
-from workbench.retrieval._blocks import MIN_BLOCK
 from workbench.retrieval._memory import (
     evaluate_queries,
     evaluate_retrieval,
@@ -38,7 +38,6 @@ __all__ = [
     "DEVICES",
     "DIRECTIONS",
     "MAX_SCORE_BYTES",
-    "MIN_BLOCK",
     "PARALLEL_ABOVE",
     "RankResult",
     "bootstrap_ci",
