@@ -106,7 +106,7 @@ def _rss_mb() -> float:
 
 def _bare_matmul_seconds(n_queries: int, n_gallery: int, dim: int, chunk: int) -> tuple[float, float]:
     """The same product as the evaluation (chunk x Q blocks, torch, one output buffer), on random rows."""
-    from workbench._blocks import columns, matmul
+    from workbench.retrieval._blocks import columns, matmul
 
     rng = np.random.default_rng(7)
     resident = columns(rng.standard_normal((n_queries, dim), dtype=np.float32))
@@ -155,8 +155,7 @@ def run(
     import torch
 
     from workbench import store as wstore
-    from workbench.retrieval import evaluate_retrieval
-    from workbench.retrieval_stream import resolve_device
+    from workbench.retrieval import evaluate_retrieval, resolve_device
 
     if source not in ("store", "generated"):
         raise ValueError(f"source must be 'store' or 'generated', got {source!r}")

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-import workbench.retrieval_stream as rs
+import workbench.retrieval._ranking as rs
 import workbench.store
 from workbench.retrieval import evaluate_queries, evaluate_retrieval
 

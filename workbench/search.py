@@ -20,13 +20,13 @@ FAISS is an optional dependency: ``pip install "alignment-workbench[scale]"`` (o
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from workbench._params import check_choice, check_int, check_ints
+from workbench._threads import available_cores, faiss_threads
 from workbench._validation import as_matrix, relevance_pairs, row_norms
 
 __all__ = ["Index", "recall_at_k_faiss"]
@@ -50,25 +50,6 @@ def _faiss() -> Any:
     except ImportError as exc:
         raise ImportError(_MISSING) from exc
     return faiss
-
-
-def _all_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run FAISS with n OpenMP threads, restoring the previous setting afterwards."""
-    faiss = _faiss()
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
 
 
 def _rows(values: Any, what: str, metric: str, dim: int | None = None) -> np.ndarray:
@@ -176,18 +157,15 @@ class Index:
     ) -> None:
         import time
 
-        if kind not in _KINDS:
-            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-        if metric not in _METRICS:
-            raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}")
+        check_choice(kind, "kind", _KINDS)
+        check_choice(metric, "metric", _METRICS)
         unknown = sorted(set(params) - set(_PARAMS[kind]))
         if unknown:
             raise TypeError(f"kind={kind!r} takes parameters {sorted(_PARAMS[kind])}, got unexpected {unknown}")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        threads = check_int(threads, "threads", allow_none=True)
         faiss = _faiss()
         self.kind, self.metric, self.seed = kind, metric, seed
-        self.threads = threads or _all_cores()
+        self.threads = threads or available_cores()
         self.measure_recall = measure_recall
         self.params: dict[str, Any] = {**_PARAMS[kind], **params}
         from workbench.store import as_store
@@ -206,7 +184,7 @@ class Index:
         self._vectors: list[np.ndarray] = [] if kind == "exact" else [x]
         self.measured_recall_: float | None = 1.0 if kind == "exact" else None
         start = time.perf_counter()
-        with _threads(self.threads):
+        with faiss_threads(self.threads):
             if kind == "exact":
                 self._index = faiss.IndexFlatIP(d)
             elif kind == "hnsw":
@@ -318,7 +296,7 @@ class Index:
             self._default_ids = False
         merged = np.concatenate([self._ids, new])
         self._check_unique(merged)
-        with _threads(self.threads):
+        with faiss_threads(self.threads):
             self._index.add(x)
         self._ids = merged
         if self.kind != "exact":
@@ -327,12 +305,11 @@ class Index:
         return self
 
     def _search_positions(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = check_int(k, "k")
         if self.kind == "exact" and k > len(self):
             raise ValueError(f"k={k} is more than the {len(self)} indexed rows")
         q = _rows(queries, "queries", self.metric, self.dim)
-        with _threads(self.threads):
+        with faiss_threads(self.threads):
             scores, positions = self._index.search(q, int(k))
         return scores, positions
 
@@ -390,19 +367,17 @@ class Index:
         1.0
         """
         faiss = _faiss()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(self):
-            raise ValueError(f"k must be an integer in [1, {len(self)}], got {k!r}")
+        k = check_int(k, "k", high=len(self))
         if self.kind == "exact":
             return 1.0
         base = self.vectors
         if queries is None:
-            if sample < 1:
-                raise ValueError(f"sample must be >= 1, got {sample}")
+            sample = check_int(sample, "sample")
             rng = np.random.default_rng(self.seed if seed is None else seed)
             q = base[np.sort(rng.choice(len(base), size=min(sample, len(base)), replace=False))]
         else:
             q = _rows(queries, "queries", self.metric, self.dim)
-        with _threads(self.threads):
+        with faiss_threads(self.threads):
             _, exact = faiss.knn(q, base, int(k), metric=faiss.METRIC_INNER_PRODUCT)
             _, approx = self._index.search(q, int(k))
         hits = sum(len(np.intersect1d(a[a >= 0], e)) for a, e in zip(approx, exact, strict=True))
@@ -438,9 +413,7 @@ def recall_at_k_faiss(
     >>> recall_at_k_faiss(q, g, [(0, 2), (1, 1)], ks=(1, 2, 3))
     {'recall@1': 0.0, 'recall@2': 0.5, 'recall@3': 1.0}
     """
-    ks = [int(k) for k in ks]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive integers, got {ks}")
+    ks = check_ints(ks, "ks")
     index = Index(gallery, kind="exact", threads=threads)
     q = _rows(queries, "queries", "cosine", index.dim)
     pairs = relevance_pairs(relevance, len(q), len(index), "relevance")

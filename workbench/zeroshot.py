@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._params import check_int
 from workbench._validation import as_matrix, describe_rows, row_norms, unit_rows64
 
 __all__ = [
@@ -228,10 +229,7 @@ def build_classifier(
         raise TypeError(
             f"encode_text must be callable (list of prompts -> N x D array), got {type(encode_text).__name__}"
         )
-    if classes_per_call is None:
-        classes_per_call = len(names)
-    if isinstance(classes_per_call, bool) or not isinstance(classes_per_call, int) or classes_per_call < 1:
-        raise ValueError(f"classes_per_call must be a positive integer or None, got {classes_per_call!r}")
+    classes_per_call = check_int(classes_per_call, "classes_per_call", allow_none=True) or len(names)
     n_templates = len(prompt_fns)
     weights: list[np.ndarray] = []
     dim: int | None = None
@@ -452,8 +450,7 @@ def classify(
             f"image embeddings have dimension {images.shape[1]} but the class weights (text embeddings) have "
             f"{weights.shape[1]}; both must come from one model's shared space"
         )
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    chunk_size = check_int(chunk_size, "chunk_size")
     k_values = _ks(ks)
     y = None if labels is None else _labels(labels, names, len(images))
     w32 = np.ascontiguousarray(weights, dtype=np.float32)

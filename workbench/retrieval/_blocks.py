@@ -1,9 +1,9 @@
 """Score blocks for exact retrieval: ``rows @ columns`` in float32 such that identical vectors score identically.
 
-The pessimistic tie rule of :mod:`workbench.retrieval` (an irrelevant item scoring exactly as high as the relevant
-one ranks above it) needs identical vectors to get bit-identical scores, within one block and across the blocks of a
-chunked or streamed evaluation. BLAS does not promise that: a product's rounding can depend on the shape and on a
-row's position in the kernel's tiling. Measured here (float32, D in 12..512, shapes up to 25,000 x 100,000):
+The pessimistic tie rule of :mod:`workbench.retrieval._ranking` (an irrelevant item scoring exactly as high as the
+relevant one ranks above it) needs identical vectors to get bit-identical scores, within one block and across the
+blocks of a chunked or streamed evaluation. BLAS does not promise that: a product's rounding can depend on the shape
+and on a row's position in the kernel's tiling. Measured here (float32, D in 12..512, shapes up to 25,000 x 100,000):
 
 - torch's CPU matmul (MKL) scores identical rows and columns bit-identically whenever both sides of the block have at
   least 12 rows, and gives the same bits for the same shape on 1 or 2 threads;
@@ -17,6 +17,8 @@ has the same shape (the last one padded).
 from __future__ import annotations
 
 import numpy as np
+
+from workbench._threads import torch_threads
 
 __all__ = ["MIN_BLOCK", "SERIAL_MATMUL_BELOW", "columns", "matmul", "padded_rows"]
 
@@ -68,18 +70,12 @@ def matmul(
     else:
         # torch wants writable arrays (store rows are read-only); it never writes to these
         x, y = (np.require(v, requirements=["C", "W"]) for v in (x, y))
-        threads = torch.get_num_threads()
-        serial = threads > 1 and x.shape[0] * x.shape[1] * y.shape[1] <= SERIAL_MATMUL_BELOW
-        if serial:  # the same bits on any number of threads; small products are faster on one
-            torch.set_num_threads(1)
-        try:
+        serial = x.shape[0] * x.shape[1] * y.shape[1] <= SERIAL_MATMUL_BELOW
+        with torch_threads(1 if serial else None):  # the same bits on any number of threads; small ones run on one
             if out is None:
                 scores = (torch.from_numpy(x) @ torch.from_numpy(y)).numpy()
             else:
                 torch.matmul(torch.from_numpy(x), torch.from_numpy(y), out=torch.from_numpy(out))
                 scores = out
-        finally:
-            if serial:
-                torch.set_num_threads(threads)
     scores = scores[:n_rows]
     return scores if n_cols is None or n_cols == y.shape[1] else np.ascontiguousarray(scores[:, :n_cols])

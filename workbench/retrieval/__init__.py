@@ -1,0 +1,54 @@
+"""Cross-modal retrieval metrics: exact, rank-based, chunked or streamed from an embedding store, on a CPU or a GPU.
+
+One ranking engine (:mod:`workbench.retrieval._ranking`: the pessimistic tie rule, the counting kernels and the one
+rank loop) serves every entry point: an in-memory array is a stream of rows like a store
+(:mod:`workbench.retrieval._rows`), so in-memory and streamed results are computed by the same code.
+:func:`evaluate_retrieval` is the one evaluator to call: it takes arrays or stores and sends stores, relevance by
+id, one direction or a GPU to :func:`evaluate_retrieval_streamed` (kept public for code that calls it directly).
+
+Modules: ``_blocks`` (score-block shapes and the matmul), ``_rows`` (arrays and stores as streams of unit rows),
+``_ranking`` (the engine, devices), ``_memory`` (in-memory entry points), ``_stream`` (stores, relevance by id, one
+direction), ``_stats`` (recall@k, bootstrap intervals, the paired test).
+"""
+
+from __future__ import annotations
+
+from workbench.retrieval._memory import (
+    evaluate_queries,
+    evaluate_retrieval,
+    first_relevant_ranks,
+    matched_ranks,
+    per_query_ranks,
+)
+from workbench.retrieval._ranking import (
+    CUDA_ABOVE,
+    DEVICES,
+    DIRECTIONS,
+    MAX_SCORE_BYTES,
+    PARALLEL_ABOVE,
+    RankResult,
+    rank_streamed,
+    resolve_device,
+)
+from workbench.retrieval._stats import bootstrap_ci, paired_bootstrap_test, recall_at_k
+from workbench.retrieval._stream import evaluate_retrieval_streamed
+
+__all__ = [
+    "CUDA_ABOVE",
+    "DEVICES",
+    "DIRECTIONS",
+    "MAX_SCORE_BYTES",
+    "PARALLEL_ABOVE",
+    "RankResult",
+    "bootstrap_ci",
+    "evaluate_queries",
+    "evaluate_retrieval",
+    "evaluate_retrieval_streamed",
+    "first_relevant_ranks",
+    "matched_ranks",
+    "paired_bootstrap_test",
+    "per_query_ranks",
+    "rank_streamed",
+    "recall_at_k",
+    "resolve_device",
+]

@@ -1,0 +1,408 @@
+"""The one ranking engine of :mod:`workbench.retrieval`: the tie rule, the counting kernels and the rank loop.
+
+The rank rule (pessimistic ties)
+--------------------------------
+A query's rank is 1 + the number of irrelevant gallery items that score at least as high as its best relevant
+item: a tie between a relevant and an irrelevant item counts against the relevant one, so no input can overstate
+recall. Average precision counts, for the k-th best relevant item, the irrelevant items scoring at least as high.
+The counting is "how many scores in a row (or column) are >= each threshold", fused in the numba kernels
+:func:`_count_rows` / :func:`_count_columns` (or torch on a GPU); :meth:`_Side.result` turns counts into ranks.
+
+The rank loop
+-------------
+:func:`rank_streamed` is the only loop: one side is *resident* (R rows in memory), the other a *stream* of rows
+(:class:`~workbench.retrieval._rows._Rows`: an embedding store read chunk by chunk, or an in-memory array, which is
+just a stream whose chunks are slices). Every score block is ``chunk @ resident.T``, one shape for all blocks
+(:mod:`workbench.retrieval._blocks`), so identical vectors score bit-identically and ties stay ties.
+
+- Streamed items as queries (their row of scores is whole in one block) are ranked in a single pass.
+- Resident items as queries need their relevant items' scores before counting who beats them: pass 1 scores only
+  the streamed rows that are relevant to some query (packed into blocks of the same shape, so with one positive
+  per query and S >> R it costs about R/S of a full pass), pass 2 counts over every block. When both directions
+  are asked for, pass 1 is a full pass anyway (it ranks the streamed queries) and its blocks are kept for pass 2
+  when the whole score matrix fits in ``keep_bytes`` (the evaluators pass :data:`MAX_SCORE_BYTES`).
+
+On ``device="cuda"`` scores come from cuBLAS in float32 (at the precision torch is set to: TF32 only if you
+enabled it) and are counted with torch on the GPU; the counting code is tested on CPU tensors, but this project has
+no GPU, so whether cuBLAS scores identical vectors bit-identically (which the tie rule needs) is not verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench._params import check_int
+from workbench._validation import relevance_pairs
+from workbench.retrieval._blocks import MIN_BLOCK, columns, matmul
+from workbench.retrieval._rows import _Rows, _unit32
+
+#: Default cap on the score matrix kept in memory (bytes); above it scores are recomputed per chunk.
+MAX_SCORE_BYTES = 1 << 30
+_DEFAULT_CHUNK_BYTES = 256 << 20
+#: With only the resident side as queries, default blocks are at most max(this, relevant streamed rows) rows.
+PASS1_MIN_ROWS = 1024
+#: ``image_retrieval``: captions query the images; ``text_retrieval``: images query the captions.
+DIRECTIONS = ("image_retrieval", "text_retrieval")
+DEVICES = ("auto", "cpu", "cuda")
+#: ``device="auto"`` uses a GPU only for jobs with more multiply-adds than this (1000 x 400 x 512).
+CUDA_ABOVE = 2e8
+
+
+# -- numba kernels ------------------------------------------------------------------------------------------------
+def _count_rows(scores, thresholds, counts):  # pragma: no cover - compiled by numba
+    # counts[r, k] += #{c : scores[r, c] >= thresholds[r, k]}; thresholds ascending, padded with +inf
+    n_rows, n_cols = scores.shape
+    m = thresholds.shape[1]
+    for r in _prange(n_rows):
+        lowest = thresholds[r, 0]
+        for c in range(n_cols):
+            s = scores[r, c]
+            if s >= lowest:
+                for k in range(m):
+                    if s >= thresholds[r, k]:
+                        counts[r, k] += 1
+                    else:
+                        break
+
+
+def _count_columns(scores, thresholds, counts):  # pragma: no cover - compiled by numba
+    # counts[c, k] += #{r : scores[r, c] >= thresholds[c, k]}; parallel over blocks of columns
+    n_rows, n_cols = scores.shape
+    m = thresholds.shape[1]
+    block = 256
+    n_blocks = (n_cols + block - 1) // block
+    for b in _prange(n_blocks):
+        c0 = b * block
+        c1 = min(n_cols, c0 + block)
+        for r in range(n_rows):
+            for c in range(c0, c1):
+                s = scores[r, c]
+                if s >= thresholds[c, 0]:
+                    for k in range(m):
+                        if s >= thresholds[c, k]:
+                            counts[c, k] += 1
+                        else:
+                            break
+
+
+def _prange(n):  # pragma: no cover - replaced by numba.prange when compiled
+    return range(n)
+
+
+#: Score blocks with more entries than this are counted by all cores; smaller ones on one (numba's threads cost
+#: more than they save on small blocks, and far more when another process holds a core).
+PARALLEL_ABOVE = 4_000_000
+_KERNELS: dict[bool, tuple[Any, Any]] = {}
+
+
+def _kernels(parallel: bool = True) -> tuple[Any, Any]:
+    """The two counting kernels, compiled once per process (and cached on disk) in a parallel or serial variant."""
+    if parallel not in _KERNELS:
+        import numba
+
+        # the kernels' globals see numba.prange; njit(parallel=False) treats it as range
+        globals()["_prange"] = numba.prange
+        jit = numba.njit(parallel=parallel, cache=True, fastmath=False)
+        _KERNELS[parallel] = (jit(_count_rows), jit(_count_columns))
+    return _KERNELS[parallel]
+
+
+# -- the tie rule ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RankResult:
+    """Per-query results: ``ranks`` (1-based rank of the first relevant item) and ``average_precision``."""
+
+    ranks: np.ndarray
+    average_precision: np.ndarray | None
+
+    def recall(self, k: int) -> float:
+        return float(np.mean(self.ranks <= k))
+
+
+class _Side:
+    """Bookkeeping for one direction: the relevant gallery items of every query and the counts against them."""
+
+    def __init__(self, pairs: np.ndarray, n_queries: int, with_ap: bool) -> None:
+        per_query = np.bincount(pairs[:, 0], minlength=n_queries)  # >= 1 each: pairs come from _relevance
+        self.pairs = pairs  # sorted by query
+        self.indptr = np.concatenate([[0], np.cumsum(per_query)])
+        self.sizes = per_query
+        self.width = int(per_query.max()) if with_ap else 1
+        self.with_ap = with_ap
+        self.n_queries = n_queries
+        self.positive_scores = np.empty(len(pairs), dtype=np.float32)
+        self.counts = np.zeros((n_queries, self.width), dtype=np.int64)
+
+    def _sorted(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs lo:hi (whole queries) sorted by (query, score): query ids, scores, position within the query."""
+        q = self.pairs[lo:hi, 0]
+        ps = self.positive_scores[lo:hi]
+        order = np.lexsort((ps, q))
+        q, ps = q[order], ps[order]
+        return q, ps, np.arange(lo, hi) - self.indptr[q]
+
+    def thresholds(self, queries: slice) -> np.ndarray:
+        """Ascending relevant scores per query (only the best one unless with_ap), padded with +inf."""
+        lo, hi = self.indptr[queries.start], self.indptr[queries.stop]
+        out = np.full((queries.stop - queries.start, self.width), np.inf, dtype=np.float32)
+        if self.with_ap:
+            q, ps, pos = self._sorted(lo, hi)
+            out[q - queries.start, pos] = ps
+        else:
+            out[:, 0] = np.maximum.reduceat(self.positive_scores[lo:hi], self.indptr[queries.start : queries.stop] - lo)
+        return out
+
+    def result(self) -> RankResult:
+        q, ps, pos = self._sorted(0, len(self.pairs))
+        m = self.sizes[q]
+        # relevant items scoring >= each relevant score: from the start of its run of equal scores to the group end
+        new_run = np.ones(len(q), dtype=bool)
+        new_run[1:] = (q[1:] != q[:-1]) | (ps[1:] != ps[:-1])
+        run_start = np.maximum.accumulate(np.where(new_run, np.arange(len(q)), 0))
+        relevant_ge = self.indptr[q + 1] - run_start
+        if self.with_ap:
+            negatives_ge = self.counts[q, pos] - relevant_ge
+        else:  # only the best score was counted: it sits at the last position of each query
+            negatives_ge = self.counts[q, 0] - relevant_ge
+        last = self.indptr[1:] - 1
+        ranks = 1 + negatives_ge[last]
+        ap = None
+        if self.with_ap:
+            k = m - pos  # the k-th best relevant item (ascending order within the query)
+            ap = np.add.reduceat(k / (k + negatives_ge), self.indptr[:-1]) / self.sizes
+        return RankResult(ranks.astype(np.int64), ap)
+
+
+def _summary(prefix: str, result: RankResult, ks: Sequence[int]) -> dict[str, float]:
+    out = {f"{prefix}recall@{k}": result.recall(k) for k in ks}
+    out[f"{prefix}mean_rank"] = float(result.ranks.mean())
+    out[f"{prefix}median_rank"] = float(np.median(result.ranks))
+    if result.average_precision is not None:
+        out[f"{prefix}mAP"] = float(result.average_precision.mean())
+    return out
+
+
+# -- device --------------------------------------------------------------------------------------------------------
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(device: str = "auto", multiply_adds: float | None = None) -> str:
+    """``"cpu"`` or ``"cuda"`` for a ``device`` argument.
+
+    ``"auto"`` picks CUDA when ``torch.cuda.is_available()`` and the job has more than :data:`CUDA_ABOVE`
+    multiply-adds (smaller ones finish on the CPU before a GPU would have started); ``"cuda"`` without a GPU is a
+    ValueError, not a silent fallback.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    >>> resolve_device("auto", multiply_adds=1e6)   # too small to be worth a GPU
+    'cpu'
+    """
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    if device == "auto" and multiply_adds is not None and multiply_adds <= CUDA_ABOVE:
+        return "cpu"
+    available = _cuda_available()
+    if device == "cuda" and not available:
+        raise ValueError("device='cuda' but torch.cuda.is_available() is False (no GPU, or a CPU-only torch build); "
+                         "use device='auto' or 'cpu'")
+    return "cuda" if available else "cpu"
+
+
+# -- engines: where scores are computed and counted ------------------------------------------------------------------
+class _CpuEngine:
+    """The in-memory path's matmul (torch on the CPU) and numba counting kernels."""
+
+    def __init__(self, resident: np.ndarray, block_rows: int) -> None:
+        self.a_t = columns(resident)  # the same layout as the in-memory path: the same bits
+        self.n_cols = len(resident)
+        self.out: np.ndarray | None = None
+        parallel = block_rows * len(resident) > PARALLEL_ABOVE
+        self.count_rows_kernel, self.count_columns_kernel = _kernels(parallel=parallel)
+
+    def scores(self, block: np.ndarray, n: int, reuse: bool = False) -> np.ndarray:
+        """Scores of the first n rows of ``block``; with ``reuse`` into one buffer, valid until the next call."""
+        if not reuse:
+            return matmul(block, self.a_t, n, self.n_cols)
+        if self.out is None:
+            self.out = np.empty((len(block), self.a_t.shape[1]), dtype=np.float32)
+        return matmul(block, self.a_t, n, self.n_cols, out=self.out)
+
+    def gather(self, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return scores[rows, cols]
+
+    def count_rows(self, scores: np.ndarray, thresholds: np.ndarray, counts: np.ndarray) -> None:
+        self.count_rows_kernel(scores, thresholds, counts)
+
+    def columns(self, thresholds: np.ndarray, counts: np.ndarray) -> Any:
+        return thresholds, counts
+
+    def count_columns(self, scores: np.ndarray, state: Any) -> None:
+        self.count_columns_kernel(scores, *state)
+
+    def finish_columns(self, state: Any, counts: np.ndarray) -> None:
+        """The kernel counted into ``counts`` in place."""
+
+
+class _TorchEngine:
+    """torch matmul and counting on ``device`` (CUDA in use; runs on "cpu" too, which is how it is tested)."""
+
+    def __init__(self, resident: np.ndarray, block_rows: int, device: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.a_t = torch.from_numpy(columns(resident)).to(self.device)
+        self.n_cols = len(resident)
+
+    def _tensor(self, values: np.ndarray) -> Any:
+        return self.torch.from_numpy(np.ascontiguousarray(values)).to(self.device)
+
+    def scores(self, block: np.ndarray, n: int, reuse: bool = False) -> Any:
+        return (self._tensor(block) @ self.a_t)[:n, : self.n_cols]  # torch's caching allocator reuses memory
+
+    def gather(self, scores: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return scores[self._tensor(rows), self._tensor(cols)].cpu().numpy()
+
+    def count_rows(self, scores: Any, thresholds: np.ndarray, counts: np.ndarray) -> None:
+        thr = self._tensor(thresholds)  # ascending per row, padded with +inf (which nothing reaches)
+        counted = self.torch.stack([(scores >= thr[:, k, None]).sum(dim=1) for k in range(thr.shape[1])], dim=1)
+        counts += counted.cpu().numpy()
+
+    def columns(self, thresholds: np.ndarray, counts: np.ndarray) -> Any:
+        return self._tensor(thresholds), self.torch.zeros(counts.shape, dtype=self.torch.int64, device=self.device)
+
+    def count_columns(self, scores: Any, state: Any) -> None:
+        thr, acc = state
+        for k in range(thr.shape[1]):
+            acc[:, k] += (scores >= thr[None, :, k]).sum(dim=0)
+
+    def finish_columns(self, state: Any, counts: np.ndarray) -> None:
+        counts += state[1].cpu().numpy()
+
+
+def _engine(resident: np.ndarray, block_rows: int, device: str) -> Any:
+    return _CpuEngine(resident, block_rows) if device == "cpu" else _TorchEngine(resident, block_rows, device)
+
+
+# -- ranking -----------------------------------------------------------------------------------------------------------
+def rank_streamed(
+    resident: np.ndarray,
+    stream: Any,
+    resident_pairs: np.ndarray | None,
+    stream_pairs: np.ndarray | None,
+    *,
+    with_ap: bool = False,
+    chunk_size: int | None = None,
+    device: str = "cpu",
+    keep_bytes: int = 0,
+) -> tuple[RankResult | None, RankResult | None]:
+    """Ranks of the resident rows as queries over the streamed rows, and of the streamed rows over the resident ones.
+
+    Parameters
+    ----------
+    resident : (R x D) unit float32 array
+        The side kept in memory.
+    stream : (S x D) array or embedding store
+        The side read ``chunk_size`` rows at a time (unit rows; a store's rows are checked chunk by chunk).
+    resident_pairs, stream_pairs : (P x 2) integer arrays of ``(resident row, streamed row)``, or None
+        Relevance for the resident queries and for the streamed queries (None: that side is not ranked).
+    with_ap : bool
+        Also average precision over all relevant items.
+    chunk_size : int, optional
+        Streamed rows per score block (memory ~ chunk_size x R x 4 bytes; default about 256 MB of scores, and with
+        only resident queries at most max(PASS1_MIN_ROWS, relevant streamed rows) rows).
+    device : {"cpu", "cuda"}
+        Where scores are computed and counted (see :func:`resolve_device`).
+    keep_bytes : int
+        Keep pass 1's score blocks for pass 2 when the whole S x R matrix is at most this many bytes.
+
+    Returns
+    -------
+    (RankResult or None, RankResult or None)
+        The resident queries' and the streamed queries' results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gallery = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    >>> queries = np.array([[0.8, 0.6], [0.0, 1.0]], dtype=np.float32)
+    >>> mine, _ = rank_streamed(queries, gallery, np.array([[0, 2], [1, 1]]), None, chunk_size=1)
+    >>> mine.ranks.tolist()   # query 0: 0.6 is beaten by 0.96 and 0.8; query 1: 0.8 by 1.0
+    [3, 2]
+    """
+    rows = stream if isinstance(stream, _Rows) else _Rows(stream, "streamed rows")
+    resident = _unit32(resident, "resident rows")  # unchanged when already unit float32 rows
+    if resident_pairs is None and stream_pairs is None:
+        raise ValueError("nothing to rank: pass resident_pairs, stream_pairs or both")
+    if resident.shape[1] != rows.dim:
+        raise ValueError(f"the resident rows have {resident.shape[1]} dimensions but the streamed rows have {rows.dim}")
+    n_a, n_b = len(resident), rows.n
+    chunk_size = check_int(chunk_size, "chunk_size", allow_none=True)
+    a_side = None if resident_pairs is None else _Side(
+        relevance_pairs(resident_pairs, n_a, n_b, "resident queries"), n_a, with_ap)
+    b_side = None if stream_pairs is None else _Side(
+        relevance_pairs(np.asarray(stream_pairs)[:, ::-1], n_b, n_a, "streamed queries"), n_b, with_ap)
+    if chunk_size is None:
+        chunk_size = max(1, _DEFAULT_CHUNK_BYTES // (4 * n_a))
+        if b_side is None:  # pass 1 pads the relevant rows to whole blocks: keep blocks near their number
+            chunk_size = min(chunk_size, max(PASS1_MIN_ROWS, len(np.unique(a_side.pairs[:, 1]))))
+    chunk = min(int(chunk_size), n_b)
+    engine = _engine(resident, chunk, device)
+    buffer = np.zeros((max(chunk, MIN_BLOCK), rows.dim), dtype=np.float32)  # one block shape for every block
+
+    def scores_of(vectors: np.ndarray, reuse: bool = True) -> Any:
+        buffer[: len(vectors)] = vectors
+        buffer[len(vectors) :] = 0.0
+        return engine.scores(buffer, len(vectors), reuse)
+
+    if a_side is not None:  # the resident queries' relevant pairs in streamed-row order
+        by_row = np.argsort(a_side.pairs[:, 1], kind="stable")
+        row_of = a_side.pairs[by_row, 1]
+
+    def gather_resident(idx: np.ndarray, scores: Any) -> None:
+        lo, hi = np.searchsorted(row_of, [idx[0], idx[-1] + 1])
+        sel = by_row[lo:hi]  # every streamed row of these pairs is in idx (idx holds all wanted rows in its range)
+        pos = np.searchsorted(idx, a_side.pairs[sel, 1])
+        a_side.positive_scores[sel] = engine.gather(scores, pos, a_side.pairs[sel, 0])
+
+    keep = a_side is not None and b_side is not None and n_a * n_b * 4 <= keep_bytes
+    kept: list[Any] = []
+    # pass 1: the streamed queries (whole rows), and the relevant scores of the resident queries
+    if b_side is not None:
+        for idx, vectors in rows.chunks(chunk):
+            s, e = int(idx[0]), int(idx[-1]) + 1
+            scores = scores_of(vectors, reuse=not keep)
+            lo, hi = b_side.indptr[s], b_side.indptr[e]
+            b_side.positive_scores[lo:hi] = engine.gather(scores, b_side.pairs[lo:hi, 0] - s, b_side.pairs[lo:hi, 1])
+            engine.count_rows(scores, b_side.thresholds(slice(s, e)), b_side.counts[s:e])
+            if a_side is not None:
+                gather_resident(idx, scores)
+            if keep:
+                kept.append(scores)
+    elif a_side is not None:  # only the streamed rows some resident query needs, packed into full blocks
+        wanted = np.zeros(n_b, dtype=bool)
+        wanted[a_side.pairs[:, 1]] = True
+        for idx, vectors in rows.chunks(chunk, wanted):
+            gather_resident(idx, scores_of(vectors))
+    # pass 2: every streamed row against the resident queries' thresholds
+    if a_side is not None:
+        state = engine.columns(a_side.thresholds(slice(0, n_a)), a_side.counts)
+        blocks = iter(kept) if keep else (scores_of(vectors) for _, vectors in rows.chunks(chunk))
+        for scores in blocks:
+            engine.count_columns(scores, state)
+        engine.finish_columns(state, a_side.counts)
+    return (None if a_side is None else a_side.result()), (None if b_side is None else b_side.result())
