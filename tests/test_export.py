@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from workbench import export
-from workbench.report import PALETTE
+from workbench.export import PALETTE
 
 
 def _has_browser() -> bool:
