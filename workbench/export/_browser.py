@@ -116,6 +116,11 @@ _previous_excepthook: Any = None
 _server_failures: list[BaseException] = []
 
 
+def _current_browser() -> str | None:
+    """The browser of the running session (``None`` outside one), for provenance records."""
+    return _session_browser
+
+
 def _kaleido_server() -> Any:
     kaleido = sys.modules.get("kaleido")
     return None if kaleido is None else getattr(kaleido, "_global_server", None)

@@ -27,8 +27,7 @@ from typing import Any
 from workbench._files import atomic_write
 from workbench._params import InvalidParameterError, check_number
 from workbench._version import __version__
-from workbench.export import _browser
-from workbench.export._browser import ExportError, _render, export_session
+from workbench.export._browser import ExportError, _current_browser, _render, export_session
 from workbench.export._style import FONT_FAMILY, FONT_SIZE, POINTS_PER_INCH, Width, _size, paper_figure
 
 __all__ = ["FORMATS", "PROVENANCE_PACKAGES", "provenance", "save_figure", "save_figures"]
@@ -170,7 +169,7 @@ def _sidecar(job: _Job, payloads: dict[str, bytes]) -> dict[str, Any]:
         height_pt=round(job.height_in * POINTS_PER_INCH, 6),
         png_dpi=job.dpi if "png" in payloads else None,
         style={"font_family": FONT_FAMILY, "font_size_pt": FONT_SIZE, "palette": "Okabe-Ito"},
-        browser=_browser._session_browser,
+        browser=_current_browser(),
         caller=job.caller,
     )
 
@@ -262,8 +261,8 @@ def save_figure(
     Returns
     -------
     list of Path
-        The image files, in ``formats`` order. The sidecar ``<stem>.provenance.json`` sits beside them: package
-        versions (workbench, plotly, kaleido, numpy), UTC time, formats, size, each file's SHA-256.
+        The image files, in ``formats`` order. The sidecar ``<stem>.provenance.json`` sits beside them: formats,
+        size, each file's SHA-256, then :func:`provenance` (package versions, UTC time).
 
     Raises
     ------
