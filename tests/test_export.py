@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from workbench import export
-from workbench.report import PALETTE
+from workbench.export import PALETTE
 
 
 def _has_browser() -> bool:
@@ -239,7 +239,7 @@ def test_without_chromium_a_clear_error_and_no_files(no_browser):
         assert "sudo apt-get install chromium" in message
         assert "BROWSER_PATH" in message
         assert info.value.__cause__ is None and info.value.__context__ is None
-        assert Path(info.traceback[-1].path).name == "export.py"  # raised by us, not deep in kaleido
+        assert Path(info.traceback[-1].path).name == "_browser.py"  # raised by us, not deep in kaleido
         assert not out.exists()  # not even the folder
     with pytest.raises(export.ExportError, match="apt-get install chromium"), export.export_session():
         pass

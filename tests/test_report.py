@@ -11,7 +11,7 @@ import pytest
 
 from workbench import PairedEmbeddings, datasets, gap
 from workbench.cli import main
-from workbench.report import pca_figure
+from workbench.figures import pca_figure
 from workbench.retrieval import matched_ranks
 
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("open_clip")
 
 from workbench.cli import main
-from workbench.datasets.karpathy import load_karpathy
+from workbench.datasets import load_karpathy
 from workbench.reproduce import PUBLISHED, openclip_retrieval
 
 FIXTURE = Path(__file__).parent / "fixtures" / "karpathy"
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 
 @pytest.fixture(scope="module")
 def encoder():
-    from workbench.encoders.openclip import OpenCLIPEncoder
+    from workbench.encoders import OpenCLIPEncoder
 
     return OpenCLIPEncoder("ViT-B-32", None)
 

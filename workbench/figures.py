@@ -1,7 +1,7 @@
 """Figures of the analysis core, as plotly figures (interactive in notebooks and reports; static via export).
 
 Each function takes core objects (a PairedEmbeddings, a metrics table) and returns a ``plotly.graph_objects.Figure``;
-none computes anything the analysis modules do not already expose.
+none computes anything the analysis modules do not already expose. Colours are :data:`workbench.export.PALETTE`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import numpy as np
 import polars as pl
 
 from workbench.data import PairedEmbeddings
+from workbench.export import PALETTE
 
 __all__ = [
-    "PALETTE",
+    "MAX_PAIR_LINES",
+    "WEBGL_ABOVE",
     "cosine_histogram_figure",
     "gap_dimensions_figure",
     "loss_landscape_figure",
     "pca_figure",
 ]
 
-#: Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, orange, ...).
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 #: Above this many points the figure uses WebGL (Scattergl).
 WEBGL_ABOVE = 5000
 #: Lines joining matched pairs are drawn for at most this many pairs.

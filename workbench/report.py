@@ -20,12 +20,9 @@ import hashlib
 import html
 import json
 import os
-import platform
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +32,16 @@ import polars as pl
 from workbench import gap
 from workbench._files import atomic_write
 from workbench.data import PairedEmbeddings
-from workbench.figures import MAX_PAIR_LINES, PALETTE, WEBGL_ABOVE, pca_figure
+from workbench.export import ExportError, provenance, save_figures, to_latex, to_markdown
+from workbench.figures import cosine_histogram_figure, gap_dimensions_figure, loss_landscape_figure, pca_figure
 
 __all__ = [
     "DEFAULT_CORRECTORS",
     "INDEX_COLUMNS",
-    "MAX_PAIR_LINES",
-    "PALETTE",
-    "WEBGL_ABOVE",
     "ReportFiles",
-    "compute_metrics",
     "data_sha256",
-    "pca_figure",
-    "provenance",
     "retrieval_metrics",
+    "summary_table",
     "write_index",
     "write_report",
 ]
@@ -72,13 +65,6 @@ class ReportFiles:
     metrics: dict[str, Any]
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib_metadata.version(dist)
-    except importlib_metadata.PackageNotFoundError:
-        return None
-
-
 def data_sha256(paired: PairedEmbeddings) -> str:
     """SHA-256 over both sides' vectors and the pairing: identifies exactly what was analysed."""
     digest = hashlib.sha256()
@@ -86,26 +72,6 @@ def data_sha256(paired: PairedEmbeddings) -> str:
         digest.update(f"{arr.dtype.str}{arr.shape}".encode())
         digest.update(np.ascontiguousarray(arr).tobytes())
     return digest.hexdigest()
-
-
-def provenance(source: str, **extra: Any) -> dict[str, Any]:
-    """What produced a result: the data source, package versions, platform, UTC time, and anything in ``extra``."""
-    from workbench._version import __version__
-
-    return {
-        "source": source,
-        "workbench": __version__,
-        "python": platform.python_version(),
-        "packages": {d: _version(d) for d in ("numpy", "polars", "scikit-learn", "plotly", "torch", "kaleido")},
-        "platform": platform.platform(),
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **extra,
-    }
-
-
-def compute_metrics(paired: PairedEmbeddings) -> dict[str, float | None]:
-    """Every key of :func:`workbench.gap.gap_report` (each defined and cited there)."""
-    return dict(gap.gap_report(paired))
 
 
 def retrieval_metrics(paired: PairedEmbeddings, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
@@ -198,8 +164,6 @@ def write_report(
     0.8514
     """
     from workbench.compare import compare_correctors
-    from workbench.export import ExportError, save_figures, to_latex, to_markdown
-    from workbench.figures import cosine_histogram_figure, gap_dimensions_figure, loss_landscape_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +189,7 @@ def write_report(
         "correctors": comparison.to_dicts() if comparison is not None else [],
         "notes": notes,
         "provenance": provenance(
-            source or name, data_sha256=data_sha256(paired), encoder_fingerprint=encoder_fingerprint, seed=seed,
+            source=source or name, data_sha256=data_sha256(paired), encoder_fingerprint=encoder_fingerprint, seed=seed,
             correctors={k: {"class": type(v).__name__, "params": v.get_params()} for k, v in corrector_objects.items()},
             n_resamples=n_resamples,
         ),
@@ -307,12 +271,10 @@ def summary_table(reports: Sequence[ReportFiles]) -> pl.DataFrame:
 
 def write_index(reports: Sequence[ReportFiles], out_dir: str | os.PathLike[str]) -> Path:
     """The summary across reports: ``summary.json``, ``summary.tex``, ``summary.md`` and a linked ``index.html``."""
-    from workbench.export import to_latex, to_markdown
-
     out = Path(out_dir)
     table = summary_table(reports)
     with atomic_write(out / "summary.json", "w") as handle:
-        json.dump({"rows": table.to_dicts(), "provenance": provenance("several")}, handle, indent=2)
+        json.dump({"rows": table.to_dicts(), "provenance": provenance(source="several")}, handle, indent=2)
     with atomic_write(out / "summary.tex", "w") as handle:
         handle.write(to_latex(table, caption="The same metrics across models and datasets", label="tab:summary"))
     with atomic_write(out / "summary.md", "w") as handle:
@@ -323,7 +285,7 @@ def write_index(reports: Sequence[ReportFiles], out_dir: str | os.PathLike[str])
     )
     page = _PAGE.format(title="workbench reports", summary=f"{len(reports)} reports",
                         body=f"<h2>Side by side</h2>{_table_html(table)}<h2>Reports</h2><ul>{links}</ul>",
-                        provenance=html.escape(json.dumps(provenance("several"), indent=2)))
+                        provenance=html.escape(json.dumps(provenance(source="several"), indent=2)))
     with atomic_write(out / "index.html", "w") as handle:
         handle.write(page)
     return out / "index.html"

@@ -66,7 +66,7 @@ def openclip_retrieval(
     Parameters
     ----------
     model, pretrained
-        As :class:`workbench.encoders.openclip.OpenCLIPEncoder` (``pretrained=None``: random init, for testing).
+        As :class:`workbench.encoders.OpenCLIPEncoder` (``pretrained=None``: random init, for testing).
     karpathy_json : path
         ``dataset_coco.json`` or ``dataset_flickr30k.json`` (Karpathy & Fei-Fei, CVPR 2015), which you supply.
     image_root : path, optional
@@ -74,9 +74,9 @@ def openclip_retrieval(
     encoder : Encoder, optional
         Use this encoder instead of building one from ``model`` and ``pretrained``.
     """
-    from workbench.cache import embed
-    from workbench.datasets.karpathy import load_karpathy
+    from workbench.datasets import load_karpathy
     from workbench.retrieval import evaluate_retrieval
+    from workbench.store import embed
 
     data = load_karpathy(karpathy_json, split=split, image_root=image_root)
     missing = [p for p in data.images["path"].to_list() if not Path(p).is_file()]
@@ -86,7 +86,7 @@ def openclip_retrieval(
             "pass image_root= the folder the JSON's paths are relative to"
         )
     if encoder is None:
-        from workbench.encoders.openclip import OpenCLIPEncoder
+        from workbench.encoders import OpenCLIPEncoder
 
         encoder = OpenCLIPEncoder(model, pretrained)
     images = embed(encoder, [Path(p) for p in data.images["path"].to_list()], "image", batch_size=batch_size,

@@ -1,9 +1,9 @@
 """Colours for points: modality colours, a palette for any number of classes, a continuous colour scale.
 
 Categorical columns map their sorted distinct values to :func:`category_color` ``(0)``, ``(1)``, ...: the first 8
-are Okabe & Ito's colour-blind-safe palette (:data:`workbench.report.PALETTE`), later ones step the hue by the
-golden angle through three lightness/saturation levels (more once those run out of distinct colours), so each of
-the first :data:`MAX_DISTINCT` classes gets its own colour and later ones reuse them in turn (with hundreds,
+are Okabe & Ito's colour-blind-safe palette (:data:`workbench.export.PALETTE`, here ``OKABE_ITO``), later ones step
+the hue by the golden angle through three lightness/saturation levels (more once those run out of distinct colours),
+so each of the first :data:`MAX_DISTINCT` classes gets its own colour and later ones reuse them in turn (with hundreds,
 neighbours in hue are hard to tell apart anyway; the tooltip names the class). Continuous columns map
 ``[min, max]`` linearly through Viridis. Missing values (null, NaN, or an item whose side has no such column) are
 :data:`NEUTRAL` grey.
@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from workbench.export import PALETTE as OKABE_ITO  # the one palette (importing it loads no plotting library)
+
 __all__ = [
     "CONTINUOUS_SCALE", "MAX_DISTINCT", "NEUTRAL", "OKABE_ITO", "category_color", "continuous_colors",
     "plotly_colorscale",
 ]
 
-#: Okabe & Ito's palette, as :data:`workbench.report.PALETTE` (repeated here so that no plotting module loads).
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 #: The colour of points with no value.
 NEUTRAL = "#C8C8C8"
 #: Viridis (the 10 stops of plotly's ``px.colors.sequential.Viridis``), for continuous columns.

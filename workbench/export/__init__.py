@@ -1,0 +1,96 @@
+"""Paper-ready exports: figures as PDF/SVG/PNG at journal column widths, metric tables as LaTeX or Markdown.
+
+- the paper style (``_style``): THE palette (:data:`PALETTE`, Okabe-Ito), column widths, fonts, and
+  :func:`paper_figure`, which applies them to a copy of a plotly figure;
+- the browser (``_browser``): :func:`find_browser` and :func:`export_session`, one headless Chrome/Chromium driven by
+  kaleido for a whole batch;
+- saving (``_save``): :func:`save_figure` / :func:`save_figures`, each file written atomically with a
+  ``<stem>.provenance.json`` sidecar, and :func:`provenance`, the one provenance record of the package;
+- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`latex_escape`.
+
+Importing this package loads neither plotly nor kaleido; they are imported when a figure is styled or exported.
+
+Setting a name of the package sets it where it is used, as when this was one module: for example
+``workbench.export.VECTOR_POINTS_MAX = 200_000`` changes what :func:`paper_figure` keeps as vector.
+
+Examples
+--------
+>>> from workbench.export import PALETTE, COLUMN_WIDTHS
+>>> PALETTE[:2], COLUMN_WIDTHS["single"]
+(('#0072B2', '#D55E00'), 3.3)
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from workbench.export import _browser, _save, _style, _tables
+from workbench.export._browser import ExportError, export_session, find_browser
+from workbench.export._save import FORMATS, PROVENANCE_PACKAGES, provenance, save_figure, save_figures
+from workbench.export._style import (
+    COLUMN_WIDTHS,
+    DENSE_MARKER_PT,
+    DENSE_POINTS,
+    FONT_FAMILY,
+    FONT_SIZE,
+    PALETTE,
+    POINTS_PER_INCH,
+    SMALL_FONT_SIZE,
+    TITLE_FONT_SIZE,
+    VECTOR_POINTS_MAX,
+    paper_figure,
+)
+from workbench.export._tables import latex_escape, to_latex, to_markdown
+
+__all__ = [
+    "COLUMN_WIDTHS",
+    "DENSE_MARKER_PT",
+    "DENSE_POINTS",
+    "FONT_FAMILY",
+    "FONT_SIZE",
+    "FORMATS",
+    "PALETTE",
+    "POINTS_PER_INCH",
+    "PROVENANCE_PACKAGES",
+    "SMALL_FONT_SIZE",
+    "TITLE_FONT_SIZE",
+    "VECTOR_POINTS_MAX",
+    "ExportError",
+    "export_session",
+    "find_browser",
+    "latex_escape",
+    "paper_figure",
+    "provenance",
+    "save_figure",
+    "save_figures",
+    "to_latex",
+    "to_markdown",
+]
+
+_MODULES = (_style, _browser, _save, _tables)
+
+
+class _Package(types.ModuleType):
+    """``workbench.export`` reads and sets names in its modules, as when it was one module.
+
+    Reading a name the package does not re-export (a module's private helper) finds it in the module that defines
+    it; setting a name (``VECTOR_POINTS_MAX``, or ``find_browser`` in a test) sets it in every module that uses it,
+    not only a copy here.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        for module in _MODULES:
+            if name in vars(module):
+                return vars(module)[name]
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        for module in _MODULES:
+            if name in vars(module):
+                setattr(module, name, value)
+
+
+sys.modules[__name__].__class__ = _Package
