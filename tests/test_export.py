@@ -22,6 +22,9 @@ import pytest
 
 from workbench import export
 from workbench.export import PALETTE
+from workbench.export import _browser as export_browser
+from workbench.export import _save as export_save
+from workbench.export import _style as export_style
 
 
 def _has_browser() -> bool:
@@ -214,8 +217,8 @@ def no_browser(monkeypatch, tmp_path):
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.delenv("BROWSER_PATH", raising=False)
-    monkeypatch.setattr(export, "_downloaded_browser", lambda: None)
-    monkeypatch.setattr(export, "_APP_PATHS", {})
+    monkeypatch.setattr(export_browser, "_downloaded_browser", lambda: None)
+    monkeypatch.setattr(export_browser, "_APP_PATHS", {})
 
     def forbidden(*args, **kwargs):
         raise AssertionError("must not start or download a browser")
@@ -290,7 +293,7 @@ def fake_kaleido(monkeypatch):
     import kaleido
 
     state = SimpleNamespace(start=0, stop=0, renders=[], fail_at=None)
-    monkeypatch.setattr(export, "find_browser", lambda: "/usr/bin/fake-chromium")
+    monkeypatch.setattr(export_browser, "find_browser", lambda: "/usr/bin/fake-chromium")
 
     def start(*args, **kwargs):
         state.start += 1
@@ -307,7 +310,7 @@ def fake_kaleido(monkeypatch):
 
     monkeypatch.setattr(kaleido, "start_sync_server", start)
     monkeypatch.setattr(kaleido, "stop_sync_server", stop)
-    monkeypatch.setattr(export, "_render", render)
+    monkeypatch.setattr(export_save, "_render", render)
     return state
 
 
@@ -399,10 +402,10 @@ def test_bad_batches(fake_kaleido, tmp_path):
 
 
 def test_output_names():
-    targets, sidecar = export._targets("figs/gap.pdf", ("pdf", "png"))
+    targets, sidecar = export_save._targets("figs/gap.pdf", ("pdf", "png"))
     assert targets == {"pdf": Path("figs/gap.pdf"), "png": Path("figs/gap.png")}
     assert sidecar == Path("figs/gap.provenance.json")
-    targets, sidecar = export._targets("figs/gap.v2", ("svg",))
+    targets, sidecar = export_save._targets("figs/gap.v2", ("svg",))
     assert (targets["svg"], sidecar) == (Path("figs/gap.v2.svg"), Path("figs/gap.v2.provenance.json"))
 
 
@@ -436,7 +439,7 @@ def test_paper_figure_keeps_explicit_settings_and_makes_webgl_vector(monkeypatch
     styled = export.paper_figure(fig, 5.0)
     assert [t.type for t in styled.data] == ["scatter"]
     assert styled.data[0].marker.color == "#CC79A7" and styled.layout.xaxis.range == (-3, 3)
-    monkeypatch.setattr(export, "VECTOR_POINTS_MAX", 100)
+    monkeypatch.setattr(export_style, "VECTOR_POINTS_MAX", 100)
     assert [t.type for t in export.paper_figure(fig).data] == ["scattergl"]  # too many points for vector
 
 

@@ -10,9 +10,6 @@
 
 Importing this package loads neither plotly nor kaleido; they are imported when a figure is styled or exported.
 
-Setting a name of the package sets it where it is used, as when this was one module: for example
-``workbench.export.VECTOR_POINTS_MAX = 200_000`` changes what :func:`paper_figure` keeps as vector.
-
 Examples
 --------
 >>> from workbench.export import PALETTE, COLUMN_WIDTHS
@@ -22,11 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
-from workbench.export import _browser, _save, _style, _tables
 from workbench.export._browser import ExportError, export_session, find_browser
 from workbench.export._save import FORMATS, PROVENANCE_PACKAGES, provenance, save_figure, save_figures
 from workbench.export._style import (
@@ -68,29 +60,3 @@ __all__ = [
     "to_latex",
     "to_markdown",
 ]
-
-_MODULES = (_style, _browser, _save, _tables)
-
-
-class _Package(types.ModuleType):
-    """``workbench.export`` reads and sets names in its modules, as when it was one module.
-
-    Reading a name the package does not re-export (a module's private helper) finds it in the module that defines
-    it; setting a name (``VECTOR_POINTS_MAX``, or ``find_browser`` in a test) sets it in every module that uses it,
-    not only a copy here.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        for module in _MODULES:
-            if name in vars(module):
-                return vars(module)[name]
-        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        for module in _MODULES:
-            if name in vars(module):
-                setattr(module, name, value)
-
-
-sys.modules[__name__].__class__ = _Package
