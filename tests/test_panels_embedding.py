@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from workbench import PairedEmbeddings, projection
+from workbench import PairedEmbeddings
+from workbench.projection import _project as projection
 from workbench.panels import EmbeddingExplorer, MessagePanel
 from workbench.panels._colors import NEUTRAL, category_color
 

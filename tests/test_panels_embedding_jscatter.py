@@ -13,7 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from workbench import PairedEmbeddings, projection
+from workbench import PairedEmbeddings
+from workbench.projection import _project as projection
 from workbench.panels import EmbeddingExplorer, MessagePanel, embedding_explorer
 from workbench.panels import _jscatter as jscatter_view
 from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_color, continuous_colors
