@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from workbench import PairedEmbeddings
-from workbench.projection import _project as projection
 from workbench.panels import EmbeddingExplorer, MessagePanel
 from workbench.panels._colors import NEUTRAL, category_color
+from workbench.projection import _project as projection
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
