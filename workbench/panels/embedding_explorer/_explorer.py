@@ -7,10 +7,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+import workbench.panels.embedding_explorer._jscatter as _jscatter
 from workbench.panels._base import Panel
 from workbench.panels._html import html_table
 from workbench.panels._media import AUDIO_SUFFIXES, thumbnail
-from workbench.panels.embedding_explorer import _jscatter
 from workbench.panels.embedding_explorer._controller import EmbeddingController
 from workbench.panels.embedding_explorer._plotly import PlotlyFigure, PlotlyView
 from workbench.projection import METHODS
