@@ -102,8 +102,8 @@ def projection_key(x: np.ndarray, method: str, seed: int, params: dict[str, Any]
 
 def default_projection_dir() -> Path:
     """``$WORKBENCH_CACHE_DIR/projections``, else ``$XDG_CACHE_HOME/workbench/projections``, else
-    ``~/.cache/workbench/projections``: :func:`workbench.cache.default_cache_dir` of kind ``"projections"``."""
-    from workbench.cache import default_cache_dir
+    ``~/.cache/workbench/projections``: :func:`workbench.store.default_cache_dir` of kind ``"projections"``."""
+    from workbench.store import default_cache_dir
 
     return default_cache_dir("projections")
 
@@ -207,7 +207,7 @@ def project(
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key].copy()
-    from workbench.cache import read_checked_array, write_checked_array
+    from workbench.store import read_checked_array, write_checked_array
 
     directory = Path(cache_dir) if cache_dir is not None else default_projection_dir()
     path = _cache_path(directory, key)
