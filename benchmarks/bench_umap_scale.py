@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from workbench.projection import projection_key
-from workbench.projection_scale import (
+from workbench.projection import (
     DEFAULT_BATCH,
     fit_sample,
     fit_umap_model,
     place_rest,
+    projection_key,
     resolve_parallel,
     sample_indices,
     transform_rows,

@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from workbench import PairedEmbeddings, projection
+from workbench import PairedEmbeddings
 from workbench.panels import EmbeddingExplorer, MessagePanel
 from workbench.panels._colors import NEUTRAL, category_color
+from workbench.projection import _project as projection
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

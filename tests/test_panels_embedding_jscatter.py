@@ -13,10 +13,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from workbench import PairedEmbeddings, projection
-from workbench.panels import EmbeddingExplorer, MessagePanel, embedding_explorer
-from workbench.panels import _jscatter as jscatter_view
+from workbench import PairedEmbeddings
+from workbench.panels import EmbeddingExplorer, MessagePanel
 from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_color, continuous_colors
+from workbench.panels.embedding_explorer import _explorer as embedding_explorer
+from workbench.panels.embedding_explorer import _jscatter as jscatter_view
+from workbench.projection import _project as projection
 
 pytest.importorskip("jscatter")
 

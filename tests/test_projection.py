@@ -8,9 +8,9 @@ import types
 import numpy as np
 import pytest
 
-from workbench import projection
-from workbench.cache import CacheCorruptionWarning
 from workbench.projection import PCA2D, clear_memory_cache, default_projection_dir, pca_2d, project, projection_key
+from workbench.projection import _project as projection
+from workbench.store import CacheCorruptionWarning
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -95,7 +95,7 @@ def test_a_new_process_finds_the_file_written_here(x, tmp_path):
     np.save(tmp_path / "x.npy", x)
     code = (
         "import numpy as np, sys\n"
-        "from workbench import projection\n"
+        "from workbench.projection import _project as projection\n"
         "projection._FITTERS['pca'] = lambda *a, **k: (_ for _ in ()).throw(AssertionError('recomputed'))\n"
         f"c = projection.project(np.load(r'{tmp_path / 'x.npy'}'), 'pca', cache_dir=r'{tmp_path}')\n"
         f"np.save(r'{tmp_path / 'out.npy'}', c)\n"
@@ -126,7 +126,7 @@ def test_default_folder_follows_workbench_cache_dir(x, tmp_path):
 
 
 def test_projection_and_embedding_folders_share_one_environment_lookup(tmp_path, monkeypatch):
-    from workbench.cache import default_cache_dir
+    from workbench.store import default_cache_dir
 
     monkeypatch.delenv("WORKBENCH_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -137,7 +137,7 @@ def test_projection_and_embedding_folders_share_one_environment_lookup(tmp_path,
 
 
 def test_a_file_of_the_wrong_dtype_is_not_returned(x, tmp_path):
-    from workbench.cache import write_checked_array
+    from workbench.store import write_checked_array
 
     first = project(x, "pca", cache_dir=tmp_path)
     (path,) = tmp_path.glob("*/*.npz")

@@ -9,7 +9,7 @@ ray = pytest.importorskip("ray")
 
 from test_projection_scale import clustered_sphere  # noqa: E402
 
-from workbench import projection_scale  # noqa: E402
+from workbench.projection import _scale as projection_scale  # noqa: E402
 from workbench.projection import clear_memory_cache, project  # noqa: E402
 
 pytestmark = [

@@ -8,9 +8,9 @@ import types
 import numpy as np
 import pytest
 
-from workbench import projection, projection_scale
-from workbench.projection import clear_memory_cache, project
-from workbench.projection_scale import batch_bounds, resolve_parallel, sample_indices
+from workbench.projection import _project as projection
+from workbench.projection import _scale as projection_scale
+from workbench.projection import batch_bounds, clear_memory_cache, project, resolve_parallel, sample_indices
 
 N, SAMPLE, BATCH = 1500, 500, 400
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._params import check_choice, check_int
 from workbench.data import Embeddings, PairedEmbeddings
 from workbench.panels._base import Panel
 from workbench.panels._html import html_table
@@ -55,9 +56,7 @@ class RetrievalBrowser(Panel):
                  query_modality: str = "text") -> None:
         if not isinstance(paired, PairedEmbeddings):
             raise TypeError(f"RetrievalBrowser needs a PairedEmbeddings, got {type(paired).__name__}")
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        self.paired, self.encoder, self.k, self.query_modality = paired, encoder, int(k), query_modality
+        self.paired, self.encoder, self.k, self.query_modality = paired, encoder, check_int(k, "k"), query_modality
         self._ranks: dict[str, np.ndarray] = {}
         self._direction = "a_to_b"
         self._row = 0
@@ -68,8 +67,7 @@ class RetrievalBrowser(Panel):
     # -- sides ----------------------------------------------------------------------------------------------------
     def _sides(self, direction: str) -> tuple[Embeddings, Embeddings, np.ndarray]:
         """(query side, gallery side, relevance pairs as (query row, gallery row))."""
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+        check_choice(direction, "direction", DIRECTIONS)
         if direction == "a_to_b":
             return self.paired.a, self.paired.b, self.paired.pairs
         return self.paired.b, self.paired.a, self.paired.pairs[:, ::-1]
@@ -179,7 +177,7 @@ class RetrievalBrowser(Panel):
         ranked = self.ranks(direction).filter(pl.col("rank") > 1).sort(["rank", "query_row"],
                                                                        descending=[True, False])
         if n is not None:
-            ranked = ranked.head(int(n))
+            ranked = ranked.head(check_int(n, "n", low=0))
         rows = ranked.get_column("query_row").to_numpy()
         scores = queries.vectors[rows] @ gallery.vectors.T if len(rows) else np.empty((0, len(gallery)))
         top = np.argmax(scores, axis=1) if len(rows) else np.empty(0, dtype=np.int64)

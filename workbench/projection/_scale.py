@@ -35,7 +35,6 @@ pynndescent's threaded search shares one random stream between threads when a qu
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import warnings
@@ -43,6 +42,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from workbench._params import check_choice
+from workbench._threads import numba_threads
 
 __all__ = [
     "DEFAULT_BATCH", "DEFAULT_SAMPLE", "EXACT_PAIR_LIMIT", "PARALLEL", "RAY_AUTO_MIN_ROWS", "TransformActor",
@@ -63,18 +65,6 @@ RAY_AUTO_MIN_ROWS = 200_000
 #: per pair (1.5-2.5 us measured), which would outlast the index's one-off compilation.
 EXACT_PAIR_LIMIT = 10_000_000
 _UMAP_SMALL_DATA = 4096  # umap-learn fits fewer rows than this exactly (no pynndescent index)
-
-
-@contextlib.contextmanager
-def numba_threads_restored() -> Iterator[None]:
-    """Restore numba's thread count afterwards (umap-learn sets it to ``n_jobs`` while fitting)."""
-    import numba
-
-    threads = numba.get_num_threads()
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
 
 
 def make_umap(seed: int, **params: Any) -> Any:
@@ -106,8 +96,7 @@ def check_scale_options(
     for name, value in (("sample", sample), ("batch_size", batch_size), ("workers", workers)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
             raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if parallel not in PARALLEL:
-        raise ValueError(f"parallel must be one of {list(PARALLEL)}, got {parallel!r}")
+    check_choice(parallel, "parallel", PARALLEL)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if workers is not None and workers < 1:
@@ -153,17 +142,13 @@ def fit_umap_model(rows: np.ndarray, seed: int, **params: Any) -> Any:
 
     Tests replace this function to count fits.
     """
-    with numba_threads_restored():
+    with numba_threads():
         return make_umap(seed, **params).fit(rows)
 
 
 def transform_rows(model: Any, rows: np.ndarray, threads: int | None = None) -> np.ndarray:
     """``model.transform(rows)`` as float64, optionally on ``threads`` numba threads (restored afterwards)."""
-    with numba_threads_restored():
-        if threads is not None:
-            import numba
-
-            numba.set_num_threads(threads)
+    with numba_threads(threads):
         return np.asarray(model.transform(rows), dtype=np.float64)
 
 

@@ -37,6 +37,7 @@ import polars as pl
 
 from workbench.panels._colors import NEUTRAL, OKABE_ITO, continuous_colors
 from workbench.panels._media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, thumbnail
+from workbench.panels.embedding_explorer._shared import MAX_LEGEND_CLASSES, point_ids, text_column
 
 __all__ = ["INSTALL_HINT", "LEVELS", "JScatterView", "available", "color_categories", "pair_matching"]
 
@@ -255,22 +256,20 @@ class JScatterView:
     # -- the data shown -------------------------------------------------------------------------------------------
     def _property_frame(self) -> pl.DataFrame:
         """The tooltip's columns over all points: modality, id and caption (when either side has captions)."""
-        from workbench.panels.embedding_explorer import _concat
-
         e = self.explorer
         a, b = e.paired.a, e.paired.b
         columns: dict[str, Any] = {
             "modality": pl.Series([a.modality] * e.n_a + [b.modality] * e.n_b, dtype=pl.String),
-            "id": _concat([a.metadata.select("id"), b.metadata.select("id")]).get_column("id"),
+            "id": point_ids(e.paired),
         }
         if any("caption" in m.metadata.columns for m in (a, b)):
-            captions = pl.concat([_text_column(a, "caption"), _text_column(b, "caption")])
+            captions = pl.concat([text_column(a, "caption"), text_column(b, "caption")])
             columns["caption"] = captions.get_column("caption")
         return pl.DataFrame(columns)
 
     def _path_column(self) -> pl.Series:
         e = self.explorer
-        return pl.concat([_text_column(e.paired.a, "path"), _text_column(e.paired.b, "path")]).get_column("path")
+        return pl.concat([text_column(e.paired.a, "path"), text_column(e.paired.b, "path")]).get_column("path")
 
     def _preview_type(self) -> str | None:
         suffixes = self.paths.str.extract(r"(\.[^./\\]+)$").str.to_lowercase().drop_nulls().unique().to_list()
@@ -295,8 +294,6 @@ class JScatterView:
 
     def _apply_colors(self) -> None:
         import pandas as pd
-
-        from workbench.panels.embedding_explorer import MAX_LEGEND_CLASSES
 
         codes, labels, colors = color_categories(self.explorer)
         present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
@@ -403,10 +400,3 @@ class JScatterView:
                 return f"data:{_MIME[AUDIO_SUFFIXES[suffix]]};base64," + base64.b64encode(data).decode()
             return _silence()
         return str(caption) if caption else f"({row['modality']} {row['id']}: no caption)"
-
-
-def _text_column(e: Any, column: str) -> pl.DataFrame:
-    """``column`` of an Embeddings' metadata as strings, or nulls when it has none."""
-    if column in e.metadata.columns:
-        return e.metadata.select(pl.col(column).cast(pl.String))
-    return pl.DataFrame({column: pl.Series([None] * len(e), dtype=pl.String)})

@@ -1,22 +1,10 @@
-"""2-D projections of embeddings for plots: exact PCA, UMAP and t-SNE, seeded and cached on disk.
-
-- :func:`pca_2d` -- the first two principal components (exact solver), with their explained variance ratios.
-- :class:`PCA2D` -- the same PCA as a fitted linear map, to place *other* points (moved by a corrector) in the view
-  fitted on the original data.
-- :func:`project` -- ``"pca"``, ``"umap"`` (umap-learn, cosine metric) or ``"tsne"`` (scikit-learn, ``init="pca"``),
-  seeded for reproducible figures. Results are cached in memory and on disk under
-  ``$WORKBENCH_CACHE_DIR/projections`` (else ``$XDG_CACHE_HOME/workbench/projections``, else
-  ``~/.cache/workbench/projections``): the same data and parameters are never projected twice, across kernel
-  restarts too. UMAP's first use in a process is slow (numba compiles for about 20 s, and the first fit of 10,000
-  points takes about a minute); the cache makes the second time instant. Beyond ``sample`` rows (default 100,000)
-  UMAP is fitted on a seeded sample and the other rows are placed by ``transform`` in batches, serially or on Ray
-  (:mod:`workbench.projection_scale`; 200,000 x 512 fit in 87.5 s and 2.7 GiB here, 5,000 points transformed in 4.5 s).
+""":func:`project`: 2-D coordinates by PCA, UMAP or t-SNE, seeded and cached in memory and on disk.
 
 The cache key is the SHA-256 of the data (dtype, shape and bytes), the method, the seed, every parameter (defaults
 filled in, so ``project(x, "umap")`` and ``project(x, "umap", n_neighbors=15)`` share a file; a sampled UMAP adds
 ``sample`` and ``batch_size``) and the version of the library that computes it. Files are the embedding cache's
-checksummed ``.npz`` (:func:`workbench.cache.write_checked_array`: written atomically, with a SHA-256 of the
-coordinates): a damaged file is reported with a :class:`~workbench.cache.CacheCorruptionWarning`, removed and
+checksummed ``.npz`` (:func:`workbench.store.write_checked_array`: written atomically, with a SHA-256 of the
+coordinates): a damaged file is reported with a :class:`~workbench.store.CacheCorruptionWarning`, removed and
 recomputed, never returned.
 """
 
@@ -33,16 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from workbench.projection_scale import (
+from workbench._threads import numba_threads
+from workbench.projection._pca import _as_rows, pca_2d
+from workbench.projection._scale import (
     DEFAULT_BATCH,
     DEFAULT_SAMPLE,
     check_scale_options,
     make_umap,
-    numba_threads_restored,
     umap_sample_transform,
 )
 
-__all__ = ["METHODS", "PCA2D", "clear_memory_cache", "default_projection_dir", "pca_2d", "project", "projection_key"]
+__all__ = ["METHODS", "clear_memory_cache", "default_projection_dir", "project", "projection_key"]
 
 #: The projection methods :func:`project` knows.
 METHODS = ("pca", "umap", "tsne")
@@ -52,116 +41,13 @@ MEMORY_ENTRIES = 32
 _MEMORY: OrderedDict[str, np.ndarray] = OrderedDict()
 
 
-# -- PCA -----------------------------------------------------------------------------------------------------------
-def _as_rows(x: Any, what: str = "x", min_rows: int = 2) -> np.ndarray:
-    from workbench._validation import as_matrix
-
-    arr = as_matrix(x, what)
-    if arr.shape[0] < min_rows or arr.shape[1] < 2:
-        raise ValueError(f"a 2-D projection needs at least {min_rows} rows and 2 columns, got shape {arr.shape}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{what} contains NaN or inf: no projection is defined")
-    return arr
-
-
-def _pca_solver(dim: int) -> str:
-    # exact solvers (not randomized): the same data gives the same figure; covariance_eigh is fast for N >> D
-    return "covariance_eigh" if dim <= 2048 else "full"
-
-
-def _fit_pca_model(arr: np.ndarray, seed: int, transform: bool) -> tuple[Any, np.ndarray | None]:
-    """sklearn's PCA on one BLAS thread: OpenBLAS's threaded eigensolver took 3-4 s for a 512 x 512 covariance on
-    2 cores (0.1 s on one thread), and the whole fit of 100,000 x 512 was 9 times faster on one thread."""
-    from sklearn.decomposition import PCA
-    from threadpoolctl import threadpool_limits
-
-    pca = PCA(n_components=2, svd_solver=_pca_solver(arr.shape[1]), random_state=seed)
-    with threadpool_limits(limits=1, user_api="blas"):
-        coords = pca.fit_transform(arr) if transform else None
-        if not transform:
-            pca.fit(arr)
-    return pca, coords
-
-
-def pca_2d(x: Any, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Project rows onto their first two principal components (scikit-learn PCA, exact solver, seeded).
-
-    The fit runs on one BLAS thread (much faster than OpenBLAS's threaded eigensolver on small machines).
-
-    Returns
-    -------
-    coords : ndarray of shape (N, 2)
-    explained_variance_ratio : ndarray of shape (2,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> coords, ratio = pca_2d(np.random.default_rng(0).normal(size=(50, 8)))
-    >>> coords.shape, bool(ratio[0] >= ratio[1])
-    ((50, 2), True)
-    """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 2:
-        raise ValueError(f"PCA to 2-D needs at least 2 rows and 2 columns, got shape {arr.shape}")
-    pca, coords = _fit_pca_model(arr, seed, transform=True)
-    assert coords is not None
-    return coords, pca.explained_variance_ratio_
-
-
-class PCA2D:
-    """A 2-D PCA fitted once, applied to any points: ``transform(x) = (x - mean_) @ components_.T``.
-
-    The fit is :func:`pca_2d`'s (same solver and signs), so ``PCA2D().fit(x).transform(x)`` equals
-    ``pca_2d(x)[0]`` to rounding. The gap explorer fits it on the original embeddings and moves corrected points
-    through it, so they move continuously in a fixed frame.
-
-    Attributes
-    ----------
-    mean_ : ndarray of shape (D,)
-    components_ : ndarray of shape (2, D)
-        Orthonormal principal axes (rows).
-    explained_variance_ratio_ : ndarray of shape (2,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.random.default_rng(0).normal(size=(40, 5))
-    >>> pca = PCA2D().fit(x)
-    >>> bool(np.allclose(pca.transform(x), pca_2d(x)[0]))
-    True
-    >>> pca.transform(x[:3] + 1.0).shape
-    (3, 2)
-    """
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-
-    def fit(self, x: Any) -> PCA2D:
-        """Fit on the rows of ``x`` (at least 2 rows and 2 columns); returns ``self``."""
-        arr = np.asarray(_as_rows(x), dtype=np.float64)
-        pca, _ = _fit_pca_model(arr, self.seed, transform=False)
-        self.mean_ = pca.mean_
-        self.components_ = pca.components_
-        self.explained_variance_ratio_ = pca.explained_variance_ratio_
-        return self
-
-    def transform(self, x: Any) -> np.ndarray:
-        """Coordinates (N x 2, float64) of the rows of ``x`` in the fitted frame."""
-        if not hasattr(self, "components_"):
-            raise ValueError("this PCA2D is not fitted yet: call fit(x) first")
-        arr = np.asarray(x, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] != self.components_.shape[1]:
-            raise ValueError(f"expected rows of {self.components_.shape[1]} dimensions, got shape {arr.shape}")
-        return (arr - self.mean_) @ self.components_.T
-
-
 # -- the fitters ------------------------------------------------------------------------------------------------------
 def _fit_pca(x: np.ndarray, seed: int) -> np.ndarray:
     return pca_2d(x, seed=seed)[0]
 
 
 def _fit_umap(x: np.ndarray, seed: int, **params: Any) -> np.ndarray:
-    with numba_threads_restored():  # umap sets numba's global thread count to n_jobs; restore it for the others
+    with numba_threads():  # umap sets numba's global thread count to n_jobs; restore it for the others
         return np.asarray(make_umap(seed, **params).fit_transform(x), dtype=np.float64)
 
 
@@ -216,8 +102,8 @@ def projection_key(x: np.ndarray, method: str, seed: int, params: dict[str, Any]
 
 def default_projection_dir() -> Path:
     """``$WORKBENCH_CACHE_DIR/projections``, else ``$XDG_CACHE_HOME/workbench/projections``, else
-    ``~/.cache/workbench/projections``: :func:`workbench.cache.default_cache_dir` of kind ``"projections"``."""
-    from workbench.cache import default_cache_dir
+    ``~/.cache/workbench/projections``: :func:`workbench.store.default_cache_dir` of kind ``"projections"``."""
+    from workbench.store import default_cache_dir
 
     return default_cache_dir("projections")
 
@@ -265,7 +151,7 @@ def project(
     sample : int or None, default 100,000
         UMAP only: with more rows than this, UMAP is fitted on ``sample`` rows drawn by
         ``numpy.random.default_rng(seed).choice(N, sample, replace=False)`` (they keep their fitted coordinates) and
-        the other rows are placed by ``transform`` (see :mod:`workbench.projection_scale`). None or 0 fits every
+        the other rows are placed by ``transform`` (see :func:`umap_sample_transform`). None or 0 fits every
         row. Must exceed ``n_neighbors``.
     batch_size : int, default 10,000
         UMAP with a sample: rows per ``transform`` call (part of the result, hence of the cache key).
@@ -321,7 +207,7 @@ def project(
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key].copy()
-    from workbench.cache import read_checked_array, write_checked_array
+    from workbench.store import read_checked_array, write_checked_array
 
     directory = Path(cache_dir) if cache_dir is not None else default_projection_dir()
     path = _cache_path(directory, key)
