@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._params import check_ints
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
 
@@ -266,6 +267,7 @@ def gap_shares(a: Any, b: Any | None = None, ks: Sequence[int] = (1, 5, 20)) -> 
     >>> gap_shares(np.array([[3.0, 4.0, 0.0]]), np.array([[0.0, 0.0, 1.0]]), ks=(1,))  # gap (.6, .8, -1)
     {1: 0.5}
     """
+    ks = check_ints(ks, "ks")
     g2 = np.sort(gap_vector(a, b) ** 2)[::-1]
     total = g2.sum()
     cumulative = np.cumsum(g2)
