@@ -16,8 +16,8 @@ import numpy as np
 
 from workbench import PairedEmbeddings
 from workbench.correct import GapShift
+from workbench.gap import core_metrics
 from workbench.panels import GapExplorer
-from workbench.panels._shift import core_metrics
 
 N, D, TARGET = 5000, 512, 0.200
 DELTAS = [float(d) for d in np.round(np.linspace(-1.0, 1.0, 20), 3)]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench._params import check_int, check_number, check_seed
 from workbench._validation import describe_rows, unit_rows64
 from workbench.data import Embeddings, PairedEmbeddings
 
@@ -119,18 +120,6 @@ def _unit_rows(x: Any, what: str) -> np.ndarray:
     return unit_rows64(x, what)
 
 
-def _normalised(arr: np.ndarray, what: str, tol: float = 0.0) -> np.ndarray:
-    """Rows divided by their norms; rows of norm <= ``tol`` have no direction and raise."""
-    norms = np.linalg.norm(arr, axis=1)
-    zero = np.flatnonzero(norms <= tol)
-    if len(zero):
-        raise ValueError(
-            f"{what}: {len(zero)} of {len(arr)} rows have zero norm ({describe_rows(zero)}); "
-            "they have no direction and cannot be L2-normalised"
-        )
-    return arr / norms[:, None]
-
-
 def _label_values(labels: Any, n: int, what: str) -> list[Any]:
     """Labels as a list of hashable Python values, one per row; raise naming the problem."""
     if labels is None or isinstance(labels, str | bytes):
@@ -170,16 +159,14 @@ def _encode(*label_lists: list[Any]) -> tuple[list[np.ndarray], list[Any]]:
 
 
 def _check_options(folds: Any, seed: Any, C: Any, max_iter: Any) -> None:
+    # folds keeps its own wording ("folds must be at least 2"; check_int would say "an integer >= 2")
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer):
         raise TypeError(f"folds must be an integer, got {type(folds).__name__}")
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    if isinstance(C, bool) or not isinstance(C, int | float | np.integer | np.floating) or not np.isfinite(C) or C <= 0:
-        raise ValueError(f"C must be a positive finite number, got {C!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    check_seed(seed)
+    check_number(C, "C", low=0.0, inclusive=False)
+    check_int(max_iter, "max_iter")
 
 
 # -- the probes ----------------------------------------------------------------------------------------------------
@@ -370,12 +357,18 @@ def modality_probe_accuracy(
 
 
 def _centred(u: np.ndarray, what: str) -> np.ndarray:
-    """Unit rows centred on their mean and normalised again; a row at the mean (up to rounding) raises."""
+    """Unit rows centred on their mean and normalised again; a row at the mean (norm <= ``CENTRED_ZERO_NORM``, not
+    only exactly 0 as ``unit_rows64`` checks: centring leaves rounding residue) raises."""
     centred = u - u.mean(axis=0)
-    try:
-        return _normalised(centred, f"{what} after centring on its mean", tol=CENTRED_ZERO_NORM)
-    except ValueError as exc:
-        raise ValueError(f"{exc} (a row equal to its modality's mean; with one row, remove_gap is undefined)") from None
+    norms = np.linalg.norm(centred, axis=1)
+    zero = np.flatnonzero(norms <= CENTRED_ZERO_NORM)
+    if len(zero):
+        raise ValueError(
+            f"{what} after centring on its mean: {len(zero)} of {len(centred)} rows have zero norm "
+            f"({describe_rows(zero)}); they have no direction and cannot be L2-normalised (a row equal to its "
+            "modality's mean; with one row, remove_gap is undefined)"
+        )
+    return centred / norms[:, None]
 
 
 def cross_modal_transfer(
@@ -542,7 +535,7 @@ def fusion_probe(
 
     inputs: dict[str, np.ndarray | str] = {"a": ua, "b": ub, "concat": np.hstack([ua, ub]) / np.sqrt(2.0)}
     if ua.shape[1] == ub.shape[1]:
-        inputs["sum"] = _normalised(ua + ub, "a + b (unit rows of a plus unit rows of b)")
+        inputs["sum"] = unit_rows64(ua + ub, "a + b (unit rows of a plus unit rows of b)")
     else:
         inputs["sum"] = f"a and b have different dimensions ({ua.shape[1]} and {ub.shape[1]}); sum needs equal ones"
     reason = _too_little(y, classes, folds)

@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._contrastive import symmetric_info_nce
+from workbench._params import check_choice, check_int, check_number
+from workbench._threads import torch_threads
+
 __all__ = [
     "ContrastiveTrainer", "TrainedEncoder", "ValidationSet", "learning_curve", "summarise_seeds", "temperature_study",
 ]
@@ -83,16 +87,12 @@ class ContrastiveTrainer:
         device: str | None = None,
         threads: int | None = None,
     ) -> None:
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-        if loss not in ("infonce", "sigmoid"):
-            raise ValueError(f"loss must be 'infonce' or 'sigmoid', got {loss!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_int(threads, "threads", allow_none=True)
+        check_choice(loss, "loss", ("infonce", "sigmoid"))
+        check_number(temperature, "temperature", low=0.0, inclusive=False)
         if not (train_a or train_b):
             raise ValueError("at least one tower must be trained (train_a or train_b)")
-        if batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2 (contrastive negatives), got {batch_size}")
+        check_int(batch_size, "batch_size", low=2)  # a contrastive batch needs negatives
         self.tower_a, self.tower_b = tower_a, tower_b
         self.loss, self.temperature, self.learn_temperature = loss, temperature, learn_temperature
         self.train_a, self.train_b = train_a, train_b
@@ -106,15 +106,8 @@ class ContrastiveTrainer:
 
         ``on_epoch(row)`` is called after every epoch with that epoch's history row (live monitors use it).
         """
-        import torch
-
-        previous = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._fit(items_a, items_b, validation=validation, progress=progress, on_epoch=on_epoch)
-        finally:
-            torch.set_num_threads(previous)
 
     def _fit(self, items_a: Any, items_b: Any, *, validation: ValidationSet | None,
              progress: bool, on_epoch: Callable[[dict[str, Any]], None] | None) -> ContrastiveTrainer:
@@ -184,9 +177,7 @@ class ContrastiveTrainer:
 
         logits = log_scale.exp() * za @ zb.T
         if self.loss == "infonce":
-            target = torch.arange(len(za), device=za.device)
-            return (torch.nn.functional.cross_entropy(logits, target)
-                    + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+            return symmetric_info_nce(logits)
         signs = 2 * torch.eye(len(za), device=za.device) - 1  # +1 on the diagonal, -1 elsewhere
         return -torch.nn.functional.logsigmoid(signs * (logits + bias)).sum() / len(za)
 

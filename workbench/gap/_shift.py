@@ -29,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from workbench._contrastive import symmetric_info_nce
+from workbench._params import check_int, check_ints, check_number
+from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
-from workbench.gap import clip_loss, gap_report, rmg_from_cosines
-from workbench.retrieval import per_query_ranks
+from workbench.gap._metrics import rmg_from_cosines
 
-__all__ = ["ShiftedGap", "core_metrics", "recall_keys"]
+__all__ = ["ShiftResult", "ShiftedGap", "recall_keys"]
 
 #: A moved row shorter than this has lost its direction (as in workbench.correct).
 _COLLAPSE_NORM = 1e-10
@@ -100,21 +102,11 @@ def recall_keys(ks: Sequence[int]) -> list[str]:
     return [f"{d}_R@{k}" for d in ("a_to_b", "b_to_a") for k in ks]
 
 
-def _unit64(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 def _subsample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
     """The rows :func:`workbench.gap.gap_report` uses for uniformity (same generator, same draw)."""
     if n <= max_rows:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
-
-
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    top = x.max(axis=axis, keepdims=True)
-    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
 class ShiftedGap:
@@ -156,14 +148,12 @@ class ShiftedGap:
         batch_size: int = 50,
         pca: Any = None,
     ) -> None:
-        if uniformity_rows < 2:
-            raise ValueError(f"uniformity_rows must be at least 2, got {uniformity_rows}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.paired, self.ks, self.seed = paired, tuple(int(k) for k in ks), seed
-        self.logit_scale, self.batch_size = float(logit_scale), int(batch_size)
+        check_int(uniformity_rows, "uniformity_rows", low=2)
+        self.paired, self.ks, self.seed = paired, check_ints(ks, "ks"), seed
+        self.logit_scale = check_number(logit_scale, "logit_scale")
+        self.batch_size = check_int(batch_size, "batch_size")
         pairs = paired.pairs
-        self.a64, self.b64 = _unit64(paired.a.vectors), _unit64(paired.b.vectors)
+        self.a64, self.b64 = unit_rows64(paired.a.vectors, "a"), unit_rows64(paired.b.vectors, "b")
         ia, jb = pairs[:, 0], pairs[:, 1]
         self.gap = self.a64[ia].mean(axis=0) - self.b64[jb].mean(axis=0)  # GapShift.gap_
         self.gg = float(self.gap @ self.gap)
@@ -254,10 +244,8 @@ class ShiftedGap:
         x = p - cc
         c = h * self.gap
         ia, jb = self.paired.pairs[:, 0], self.paired.pairs[:, 1]
-        # per-modality sums of the moved items (each paired item once), without moving them: O(N D) matvecs
         ra_items, rb_items = ra[self.rows_a], rb[self.rows_b]
-        sum_a = ra_items @ self._items_a - c * ra_items.sum()
-        sum_b = rb_items @ self._items_b + c * rb_items.sum()
+        sum_a, sum_b = self._item_sums(c, ra, rb)
         n_a, n_b = len(self.rows_a), len(self.rows_b)
         # squared norms of the moved items (1 up to rounding), as gap_report's einsum of the rows with themselves
         sq_a = float(np.sum(ra_items**2 * (1.0 - 2.0 * p[self.rows_a] + cc)))
@@ -300,6 +288,22 @@ class ShiftedGap:
         coords = None if self.pca is None else self._coords(h, ra, rb)
         return ShiftResult(metrics, coords, ranks_a, ranks_b)
 
+    def _item_sums(self, c: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # per-modality sums of the moved items (each paired item once), without moving them: O(N D) matvecs
+        ra_items, rb_items = ra[self.rows_a], rb[self.rows_b]
+        return ra_items @ self._items_a - c * ra_items.sum(), rb_items @ self._items_b + c * rb_items.sum()
+
+    def centroid_distance(self, delta: float) -> float:
+        """``centroid_distance`` of the moved items (each paired item once) at ``delta``: O(N D)."""
+        h, _, _, _, ra, rb = self._scales(delta)
+        sum_a, sum_b = self._item_sums(h * self.gap, ra, rb)
+        return float(np.linalg.norm(sum_a / len(self.rows_a) - sum_b / len(self.rows_b)))
+
+    def clip_loss(self, delta: float) -> float:
+        """The CLIP loss of the moved matched rows at ``delta`` (:func:`workbench.gap.clip_loss`, from S)."""
+        _, p, q, cc, ra, rb = self._scales(delta)
+        return self._loss(p - cc, q, ra, rb)
+
     def coords(self, delta: float) -> np.ndarray:
         """The moved points (a rows, then b rows) in the PCA frame: O(N), no metric computed."""
         if self.pca is None:
@@ -317,11 +321,7 @@ class ShiftedGap:
         for bia, bjb, block in self._blocks:
             xa, ya = x[bia][:, :, None], ra[bia][:, :, None]
             qb, yb = q[bjb][:, None, :], rb[bjb][:, None, :]
-            logits = self.logit_scale * (((block + xa) - qb) * ya * yb)
-            diag = np.diagonal(logits, axis1=1, axis2=2)
-            loss_a = (_logsumexp(logits, axis=2) - diag).mean(axis=1)
-            loss_b = (_logsumexp(logits, axis=1) - diag).mean(axis=1)
-            losses.append((loss_a + loss_b) / 2)
+            losses.append(symmetric_info_nce(self.logit_scale * (((block + xa) - qb) * ya * yb)))
         return float(np.mean(np.concatenate(losses)))
 
 
@@ -333,37 +333,3 @@ class ShiftResult:
     def __init__(self, metrics: dict[str, float | None], coords: np.ndarray | None, ranks_a: np.ndarray,
                  ranks_b: np.ndarray) -> None:
         self.metrics, self.coords, self.ranks_a, self.ranks_b = metrics, coords, ranks_a, ranks_b
-
-
-def core_metrics(
-    paired: PairedEmbeddings,
-    a2: np.ndarray,
-    b2: np.ndarray,
-    *,
-    ks: Sequence[int] = (1, 5, 10),
-    uniformity_rows: int = 1000,
-    seed: int = 0,
-    pca: Any = None,
-) -> ShiftResult:
-    """The same result from scratch for moved rows ``a2``, ``b2`` (any corrector), through the analysis core.
-
-    :func:`~workbench.gap.gap_report` (``probe=False``, ``max_rows=uniformity_rows``), :func:`per_query_ranks`
-    for the paired items of each side against all items of the other, :func:`~workbench.gap.clip_loss`, and the
-    PCA's coordinates when the moved rows keep the PCA's dimension (else ``coords`` is None).
-    """
-    moved = PairedEmbeddings.from_arrays(a2, b2, modalities=paired.modalities, pairs=paired.pairs)
-    metrics: dict[str, float | None] = dict(gap_report(moved, probe=False, max_rows=uniformity_rows, seed=seed))
-    rows_a, rows_b = paired.paired_rows()
-    pairs = paired.pairs
-    rel_a = np.stack([np.searchsorted(rows_a, pairs[:, 0]), pairs[:, 1]], axis=1)
-    rel_b = np.stack([np.searchsorted(rows_b, pairs[:, 1]), pairs[:, 0]], axis=1)
-    ranks_a = per_query_ranks(moved.a.vectors[rows_a], moved.b.vectors, rel_a).ranks
-    ranks_b = per_query_ranks(moved.b.vectors[rows_b], moved.a.vectors, rel_b).ranks
-    for direction, ranks in (("a_to_b", ranks_a), ("b_to_a", ranks_b)):
-        for k in ks:
-            metrics[f"{direction}_R@{k}"] = float(np.mean(ranks <= k))
-    metrics["clip_loss"] = clip_loss(moved)
-    coords = None
-    if pca is not None and moved.dim == pca.components_.shape[1]:
-        coords = pca.transform(np.concatenate([moved.a.vectors, moved.b.vectors]))
-    return ShiftResult(metrics, coords, ranks_a, ranks_b)

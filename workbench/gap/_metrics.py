@@ -1,20 +1,7 @@
-"""Modality-gap metrics (numpy only; sums accumulate in float64).
+"""The modality-gap metrics of :mod:`workbench.gap` (numpy only; sums accumulate in float64).
 
-Functions take either two row-paired arrays ``(a, b)`` of shape (N x D) or one
-:class:`~workbench.data.PairedEmbeddings`. With a ``PairedEmbeddings``, per-modality terms (centroids,
-within-modality cosines, uniformity) use each paired item once -- with five captions per image an image does not
-weigh five times in its centroid -- while paired terms (matched cosine, paired distance, alignment) use every pair.
-Array inputs are L2-normalised first.
-
-:func:`gap_report` gathers every metric; the others compute one each. Sources:
-
-- Liang, Zhang, Kwon, Yeung, Zou. *Mind the Gap: Understanding the Modality Gap in Multi-modal Contrastive
-  Representation Learning.* NeurIPS 2022 (centroid distance, the cone effect, the loss landscape over a shift).
-- Schrodi, Hoffmann, Argus, Fischer, Brox. *Two Effects, One Trigger: On the Modality Gap, Object Bias, and
-  Information Imbalance in Contrastive Vision-Language Models.* ICLR 2025 (L2I paired distance, relative modality
-  gap, the few dimensions that carry the gap).
-- Wang, Isola. *Understanding Contrastive Representation Learning through Alignment and Uniformity on the
-  Hypersphere.* ICML 2020 (alignment, uniformity).
+Functions take two row-paired arrays ``(a, b)`` or one :class:`~workbench.data.PairedEmbeddings` (see the package
+docstring for how items and pairs are counted).
 """
 
 from __future__ import annotations
@@ -26,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._params import check_ints
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
 
@@ -33,10 +21,8 @@ __all__ = [
     "GapReport",
     "alignment",
     "centroid_distance",
-    "clip_loss",
     "cosine_histograms",
     "gap_dimensions",
-    "gap_loss_landscape",
     "gap_report",
     "gap_shares",
     "gap_vector",
@@ -52,8 +38,6 @@ __all__ = [
 #: Above this many rows, the O(N^2) uniformity terms use a seeded subsample of this many rows.
 MAX_EXACT_ROWS = 5000
 _BLOCK = 1024
-#: Shifts of :func:`gap_loss_landscape`: -1 (twice the gap) to 1 (closed) in steps of 0.1.
-DEFAULT_DELTAS = tuple(float(d) for d in np.round(np.linspace(-1.0, 1.0, 21), 10))
 
 
 # -- input handling ------------------------------------------------------------------------------------------------
@@ -283,6 +267,7 @@ def gap_shares(a: Any, b: Any | None = None, ks: Sequence[int] = (1, 5, 20)) -> 
     >>> gap_shares(np.array([[3.0, 4.0, 0.0]]), np.array([[0.0, 0.0, 1.0]]), ks=(1,))  # gap (.6, .8, -1)
     {1: 0.5}
     """
+    ks = check_ints(ks, "ks")
     g2 = np.sort(gap_vector(a, b) ** 2)[::-1]
     total = g2.sum()
     cumulative = np.cumsum(g2)
@@ -465,74 +450,3 @@ def cosine_histograms(a: Any, b: Any | None = None, *, bins: int = 50) -> pl.Dat
             "density": c / total if total else np.zeros(bins),
         }))
     return pl.concat(frames)
-
-
-# -- the contrastive loss and the loss landscape -----------------------------------------------------------------------
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    top = x.max(axis=axis, keepdims=True)
-    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
-
-
-def clip_loss(a: Any, b: Any | None = None, *, logit_scale: float = 100.0, batch_size: int = 50) -> float:
-    """The symmetric InfoNCE (CLIP) loss, averaged over consecutive batches of pairs.
-
-    For each batch of ``batch_size`` consecutive pairs, logits ``logit_scale * a @ b.T``; the loss is the mean of
-    the cross-entropy of each a row against its b row and of each b row against its a row (Radford et al. 2021; as
-    ``open_clip.ClipLoss``). The result is the unweighted mean over batches (the last batch may be smaller), as in
-    Liang et al.'s loss-landscape experiment (batch 50, logit scale 100).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> round(clip_loss(np.eye(4), np.eye(4), logit_scale=1.0, batch_size=4), 4)   # -log(e / (e + 3))
-    0.7437
-    """
-    v = _views(a, b, min_pairs=1)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    losses = []
-    for s in range(0, len(v.ma), batch_size):
-        xa, xb = v.ma[s : s + batch_size], v.mb[s : s + batch_size]
-        logits = logit_scale * (xa @ xb.T)
-        diag = np.diag(logits)
-        loss_a = (_logsumexp(logits, axis=1) - diag).mean()
-        loss_b = (_logsumexp(logits, axis=0) - diag).mean()
-        losses.append((loss_a + loss_b) / 2)
-    return float(np.mean(losses))
-
-
-def gap_loss_landscape(
-    a: Any,
-    b: Any | None = None,
-    *,
-    deltas: Sequence[float] | np.ndarray = DEFAULT_DELTAS,
-    logit_scale: float = 100.0,
-    batch_size: int = 50,
-) -> pl.DataFrame:
-    """The CLIP loss and R@1 as the modalities are shifted along the gap (Liang et al. 2022, Fig. 3).
-
-    For each delta, both modalities move by ``GapShift(delta)`` (fitted on the data itself): delta 0 is the model's
-    own embedding, 1 closes the gap, negative values widen it. Liang et al. find the loss lowest near the
-    unshifted gap.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``delta``, ``centroid_distance``, ``loss``, ``r1_a_to_b`` and ``r1_b_to_a`` (1:1 ranks over matched rows).
-    """
-    from workbench.correct import GapShift
-    from workbench.retrieval import matched_ranks
-
-    v = _views(a, b, min_pairs=2)
-    rows = []
-    for delta in deltas:
-        xa, xb = GapShift(delta=float(delta)).fit(v.ma, v.mb).transform(v.ma, v.mb)
-        ranks_ab, ranks_ba = matched_ranks(xa, xb)
-        rows.append({
-            "delta": float(delta),
-            "centroid_distance": centroid_distance(xa, xb),
-            "loss": clip_loss(xa, xb, logit_scale=logit_scale, batch_size=batch_size),
-            "r1_a_to_b": float(np.mean(ranks_ab == 1)),
-            "r1_b_to_a": float(np.mean(ranks_ba == 1)),
-        })
-    return pl.DataFrame(rows)

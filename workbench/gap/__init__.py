@@ -1,0 +1,80 @@
+"""Modality-gap metrics (numpy only; sums accumulate in float64).
+
+Functions take either two row-paired arrays ``(a, b)`` of shape (N x D) or one
+:class:`~workbench.data.PairedEmbeddings`. With a ``PairedEmbeddings``, per-modality terms (centroids,
+within-modality cosines, uniformity) use each paired item once -- with five captions per image an image does not
+weigh five times in its centroid -- while paired terms (matched cosine, paired distance, alignment) use every pair.
+Array inputs are L2-normalised first.
+
+The package has three parts: the metrics (``_metrics``), the gap-shift engine :class:`ShiftedGap` that evaluates
+``GapShift(delta)`` for many deltas from one similarity matrix (``_shift``, used by the GapExplorer panel), and the
+CLIP loss with the loss landscape over a shift (``_landscape``).
+
+:func:`gap_report` gathers every metric; the others compute one each. Sources:
+
+- Liang, Zhang, Kwon, Yeung, Zou. *Mind the Gap: Understanding the Modality Gap in Multi-modal Contrastive
+  Representation Learning.* NeurIPS 2022 (centroid distance, the cone effect, the loss landscape over a shift).
+- Schrodi, Hoffmann, Argus, Fischer, Brox. *Two Effects, One Trigger: On the Modality Gap, Object Bias, and
+  Information Imbalance in Contrastive Vision-Language Models.* ICLR 2025 (L2I paired distance, relative modality
+  gap, the few dimensions that carry the gap).
+- Wang, Isola. *Understanding Contrastive Representation Learning through Alignment and Uniformity on the
+  Hypersphere.* ICML 2020 (alignment, uniformity).
+"""
+
+from __future__ import annotations
+
+from workbench.gap._landscape import (
+    DEFAULT_DELTAS,
+    clip_loss,
+    core_metrics,
+    gap_loss_landscape,
+)
+from workbench.gap._metrics import (
+    MAX_EXACT_ROWS,
+    GapReport,
+    alignment,
+    centroid_distance,
+    cosine_histograms,
+    gap_dimensions,
+    gap_report,
+    gap_shares,
+    gap_vector,
+    intra_modality_cosine,
+    mean_matched_cosine,
+    mean_unmatched_cosine,
+    paired_distance,
+    relative_modality_gap,
+    rmg_from_cosines,
+    uniformity,
+)
+from workbench.gap._shift import (
+    ShiftedGap,
+    ShiftResult,
+    recall_keys,
+)
+
+__all__ = [
+    "DEFAULT_DELTAS",
+    "MAX_EXACT_ROWS",
+    "GapReport",
+    "ShiftResult",
+    "ShiftedGap",
+    "alignment",
+    "centroid_distance",
+    "clip_loss",
+    "core_metrics",
+    "cosine_histograms",
+    "gap_dimensions",
+    "gap_loss_landscape",
+    "gap_report",
+    "gap_shares",
+    "gap_vector",
+    "intra_modality_cosine",
+    "mean_matched_cosine",
+    "mean_unmatched_cosine",
+    "paired_distance",
+    "recall_keys",
+    "relative_modality_gap",
+    "rmg_from_cosines",
+    "uniformity",
+]
