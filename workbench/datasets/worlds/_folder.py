@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
-    from workbench.datasets.worlds import World
+    from workbench.datasets.worlds._world import World
 
 __all__ = ["write_world_folder"]
 

@@ -232,7 +232,7 @@ class World:
     def to_folder(self, path: Any, modality: str | None = None) -> Any:
         """Write the images (PNG) or sounds (16-bit WAV) and ``captions.csv`` to a new folder, as the folder
         loaders read it (see :func:`workbench.datasets.world_folder.write_world_folder`); return its path."""
-        from workbench.datasets.world_folder import write_world_folder
+        from workbench.datasets.worlds._folder import write_world_folder
 
         return write_world_folder(self, path, modality)
 
