@@ -152,7 +152,7 @@ class World:
 
     def to_folder(self, path: Any, modality: str | None = None) -> Any:
         """Write the images (PNG) or sounds (16-bit WAV) and ``captions.csv`` to a new folder, as the folder
-        loaders read it (see :func:`workbench.datasets.worlds._folder.write_world_folder`); return its path."""
+        loaders read it (the worlds package's folder writer, ``write_world_folder``); return its path."""
         return write_world_folder(path, self.items.get_column("id").to_list(), self.captions, images=self.images,
                                   sounds=self.sounds, sample_rate=self.sample_rate, modality=modality)
 
