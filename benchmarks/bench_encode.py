@@ -38,7 +38,7 @@ def main() -> None:
     encoder = OpenCLIPEncoder("ViT-B-32")  # random init, seed 0
     print(f"{encoder.name} on {encoder.device}, torch threads {torch.get_num_threads()}: "
           f"built in {time.perf_counter() - start:.1f} s")
-    from workbench.encoders.openclip import load_image
+    from workbench.encoders.media import load_image
 
     begin = time.perf_counter()
     pixels = encoder.pixels([load_image(image) for image in images])  # for the bare loop, done beforehand

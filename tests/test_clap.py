@@ -19,7 +19,9 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers", reason="the `audio` extra (transformers) is not installed")
 pytest.importorskip("scipy")
 
-from workbench.encoders.clap import CLAPEncoder, load_audio, read_wav, resample, tokenizer_digest
+from workbench.encoders.base import tokenizer_digest
+from workbench.encoders.clap import CLAPEncoder
+from workbench.encoders.media import load_audio, read_wav, resample
 
 RATE = 16000
 CAPTIONS = ["a dog barks", "a violin plays a slow melody", "rain on a tin roof"]

@@ -20,7 +20,8 @@ from workbench.encoders import WeightsUnavailableError, load, parse_spec
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from workbench.encoders.openclip import OpenCLIPEncoder, load_image  # noqa: E402
+from workbench.encoders.media import load_image  # noqa: E402
+from workbench.encoders.openclip import OpenCLIPEncoder  # noqa: E402
 
 #: A real hub tag, used only where the hub is unreachable (loopback endpoint) or the download is monkeypatched:
 #: these tests check that missing weights fail fast and clearly; nothing is ever downloaded.

@@ -404,7 +404,7 @@ def test_a_world_written_to_a_folder_is_read_back_by_the_folder_loaders(tmp_path
 
 
 def test_an_interrupted_folder_write_leaves_nothing(tmp_path, monkeypatch):
-    import workbench.datasets.world_folder as world_folder
+    import workbench.datasets.worlds._folder as world_folder
 
     def fail(*args):
         raise OSError("disk full")

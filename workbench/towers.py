@@ -246,7 +246,7 @@ class OpenCLIPTower(nn.Module):
     def prepare(self, items: Any) -> torch.Tensor:
         if self.modality == "text":
             return self.encoder.tokenizer([str(t) for t in items])
-        from workbench.encoders.openclip import load_image
+        from workbench.encoders.media import load_image
 
         return self.encoder.pixels([load_image(item, i) for i, item in enumerate(items)])
 

@@ -7,6 +7,9 @@ The :class:`Encoder` protocol is all the cache and the analysis need; real model
 - :class:`SentenceTransformerEncoder` (texts; the ``text`` extra),
 - :class:`TorchEncoder` wraps any ``torch.nn.Module`` of your own.
 
+They read their items through :mod:`workbench.encoders.media` (:func:`load_image`, :func:`load_audio`,
+:func:`read_wav`, :func:`resample`), which you can use to check or prepare items yourself.
+
 :func:`load` builds one from a spec string (``"openclip:ViT-B-32/laion2b_s34b_b79k"``, ``"openclip:ViT-B-32"``,
 ``"openclip:ViT-B-32@/path/ckpt.pt"``, ``"clap:random"``, ``"sentence-transformers:all-MiniLM-L6-v2"``; see
 :mod:`workbench.encoders.registry`). Weights that are neither local nor downloadable raise
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.encoders.base import Encoder, TorchEncoder, weights_fingerprint
 from workbench.encoders.errors import WeightsUnavailableError
+from workbench.encoders.media import load_audio, load_image, read_wav, resample
 from workbench.encoders.registry import load, parse_spec, register, schemes
 
 _LAZY_ATTRIBUTES = {
@@ -43,8 +47,12 @@ __all__ = [
     "TorchEncoder",
     "WeightsUnavailableError",
     "load",
+    "load_audio",
+    "load_image",
     "parse_spec",
+    "read_wav",
     "register",
+    "resample",
     "schemes",
     "weights_fingerprint",
 ]

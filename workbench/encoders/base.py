@@ -1,13 +1,21 @@
-"""The encoder protocol, a weights fingerprint, and a wrapper for any torch module."""
+"""The encoder protocol, the fingerprints of weights and tokenizers, and a wrapper for any torch module.
+
+Also the small things every torch encoder shares: :func:`check_encode_call` (one wording for bad ``encode``
+arguments), :func:`check_torch_seed` and :func:`default_device`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from workbench._params import check_int
+from workbench.encoders.media import stack_arrays
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -50,6 +58,29 @@ def check_encode_call(encoder: Any, modality: str, items: Any, batch_size: int) 
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
 
+def check_torch_seed(seed: Any) -> int:
+    """``seed`` as an int that ``torch.manual_seed`` takes (``-2**63`` to ``2**64 - 1``; negative seeds are mapped
+    into the unsigned range by torch, and ``random-seed-3`` specs give them).
+
+    Examples
+    --------
+    >>> check_torch_seed(3)
+    3
+    >>> check_torch_seed(1.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    workbench._params.InvalidParameterError: seed must be an integer in [-9223372036854775808, ...], got 1.5
+    """
+    return check_int(seed, "seed", low=-(2**63), high=2**64 - 1)
+
+
+def default_device() -> torch.device:
+    """``cuda`` when torch sees a GPU, else ``cpu``: the device an encoder uses when none is given."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def weights_fingerprint(module: torch.nn.Module) -> str:
     """SHA-256 over a module's state dict (names, dtypes, shapes and bytes of every tensor, in name order).
 
@@ -74,6 +105,29 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
         flat = tensor.contiguous().cpu().reshape(-1)
         digest.update(flat.view(dtype=_byte_dtype()).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
+
+
+def tokenizer_digest(tokenizer: Any) -> str:
+    """A short SHA-256 of what decides a tokenizer's output (vocabulary, merges, normalisation, special tokens).
+
+    The backend's truncation and padding state is left out: it changes with every call's arguments.
+
+    Examples
+    --------
+    >>> from workbench.encoders.clap import byte_level_tokenizer
+    >>> tokenizer_digest(byte_level_tokenizer()).startswith("sha256:")
+    True
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+    else:
+        spec = {"vocab": tokenizer.get_vocab()}
+    spec["special_tokens"] = {k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class ModelFingerprint:
@@ -114,7 +168,8 @@ class TorchEncoder:
     name : str
         A readable model name (part of the cache key, with the weights fingerprint).
     preprocess : callable, optional
-        Turns a list of items into the batch tensor (default: ``torch.as_tensor(numpy.stack(items))``).
+        Turns a list of items into the batch tensor (default :func:`~workbench.encoders.media.stack_arrays`:
+        ``torch.as_tensor(numpy.stack(items))`` in float32).
     preprocessing : str, default ""
         Describes ``preprocess`` for the cache key (change it when the preprocessing changes).
     device : str, optional
@@ -138,13 +193,11 @@ class TorchEncoder:
         preprocessing: str = "",
         device: str | None = None,
     ) -> None:
-        import torch
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or str(default_device())
         self.module = module.to(self.device).eval()
         self.modalities = (modality,)
         self.name = name
-        self.preprocess = preprocess or _stack_as_tensor
+        self.preprocess = preprocess or stack_arrays
         self.preprocessing = preprocessing
 
     @cached_property
@@ -155,8 +208,7 @@ class TorchEncoder:
     def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
         import torch
 
-        if modality not in self.modalities:
-            raise ValueError(f"{self.name} encodes {self.modalities}, not {modality!r}")
+        check_encode_call(self, modality, items, batch_size)
         out = []
         with torch.inference_mode():
             for start in range(0, len(items), batch_size):
@@ -164,9 +216,3 @@ class TorchEncoder:
                 emb = self.module(batch).float()
                 out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)
-
-
-def _stack_as_tensor(items: list[Any]) -> torch.Tensor:
-    import torch
-
-    return torch.as_tensor(np.stack([np.asarray(item, dtype=np.float32) for item in items]))

@@ -4,25 +4,28 @@ Needs the ``audio`` extra (``transformers``). Random weights work fully offline:
 ``ClapFeatureExtractor`` (48 kHz log-mel), and the text side gets a small byte-level tokenizer built on the spot
 (no vocabulary download), saved with the model by :meth:`CLAPEncoder.save_pretrained`.
 
-Audio is read from WAV files with a small RIFF reader (PCM 8/16/24/32-bit and float WAV, no extra dependency; other
-formats through ``soundfile`` when it is installed), mixed down to mono and resampled to the feature extractor's
-rate with ``scipy.signal.resample_poly`` (polyphase filtering with a Kaiser-windowed anti-aliasing filter).
+Audio is read by :func:`workbench.encoders.media.load_audio` (WAV files with a small RIFF reader: PCM
+8/16/24/32-bit and float WAV, no extra dependency; other formats through ``soundfile`` when it is installed), mixed
+down to mono and resampled to the feature extractor's rate with :func:`workbench.encoders.media.resample`
+(``scipy.signal.resample_poly``: polyphase filtering with a Kaiser-windowed anti-aliasing filter).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import ModelFingerprint, check_encode_call
+from workbench.encoders.base import (
+    ModelFingerprint,
+    check_encode_call,
+    check_torch_seed,
+    default_device,
+    tokenizer_digest,
+)
 from workbench.encoders.errors import (
     WeightsUnavailableError,
     cached_hub_file,
@@ -33,11 +36,12 @@ from workbench.encoders.errors import (
     missing_path_error,
     short_error,
 )
+from workbench.encoders.media import check_sample_rate, check_texts, load_audio, resample
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["CLAPEncoder", "byte_level_tokenizer", "load_audio", "read_wav", "resample", "tokenizer_digest"]
+__all__ = ["CLAPEncoder", "byte_level_tokenizer"]
 
 _BYTE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # RoBERTa's ids 0-3, as ClapTextConfig expects
 _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -122,15 +126,13 @@ class CLAPEncoder(ModelFingerprint):
     ) -> None:
         import torch
 
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         if sample_rate is not None:
-            sample_rate = _check_rate(sample_rate, "sample_rate")
+            sample_rate = check_sample_rate(sample_rate, "sample_rate")
         if checkpoint is not None and config is not None:
             raise ValueError("pass either checkpoint= (pretrained weights) or config= (random weights), not both")
-        self.seed = int(seed)
+        self.seed = check_torch_seed(seed)
         self.sample_rate = sample_rate
-        self.device = torch.device(device) if device is not None else _default_device()
+        self.device = torch.device(device) if device is not None else default_device()
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
 
         if checkpoint is None:
@@ -208,12 +210,9 @@ class CLAPEncoder(ModelFingerprint):
                         input_features=features.to(self.device), is_longer=is_longer.to(self.device)
                     )
                 else:
-                    texts = list(batch)
-                    for i, text in enumerate(texts):
-                        if not isinstance(text, str):
-                            raise TypeError(f"text item {start + i} is a {type(text).__name__}, not a str")
                     tokens = self.tokenizer(
-                        texts, padding=True, truncation=True, max_length=self.max_text_tokens, return_tensors="pt"
+                        check_texts(batch, start), padding=True, truncation=True, max_length=self.max_text_tokens,
+                        return_tensors="pt",
                     )
                     result = self.model.get_text_features(
                         input_ids=tokens["input_ids"].to(self.device),
@@ -356,28 +355,6 @@ def byte_level_tokenizer(max_length: int = 512) -> Any:
     return RobertaTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
 
 
-def tokenizer_digest(tokenizer: Any) -> str:
-    """A short SHA-256 of what decides a tokenizer's output (vocabulary, merges, normalisation, special tokens).
-
-    The backend's truncation and padding state is left out: it changes with every call's arguments.
-
-    Examples
-    --------
-    >>> tokenizer_digest(byte_level_tokenizer()).startswith("sha256:")
-    True
-    """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        spec = json.loads(backend.to_str())
-        spec.pop("truncation", None)
-        spec.pop("padding", None)
-    else:
-        spec = {"vocab": tokenizer.get_vocab()}
-    spec["special_tokens"] = {k: str(v) for k, v in sorted(getattr(tokenizer, "special_tokens_map", {}).items())}
-    text = json.dumps(spec, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _pooled(result: Any) -> torch.Tensor:
     """The embedding from ``get_*_features``: a tensor (older transformers) or an output with ``pooler_output``."""
     if hasattr(result, "pooler_output") and result.pooler_output is not None:
@@ -389,195 +366,3 @@ def _pooled(result: Any) -> torch.Tensor:
 
 def _looks_like_local(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or value.count("/") > 1 or os.sep in value.replace("/", "")
-
-
-def _default_device() -> torch.device:
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-# -- audio input -----------------------------------------------------------------------------------------------------
-def _check_rate(rate: Any, what: str) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, int | np.integer | float) or rate <= 0 or rate != int(rate):
-        raise ValueError(f"{what} must be a positive whole number of samples per second, got {rate!r}")
-    return int(rate)
-
-
-def load_audio(item: Any, index: int = 0, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """A mono float32 waveform and its sample rate from a file path, a ``(waveform, rate)`` tuple or an array.
-
-    Parameters
-    ----------
-    item : str, os.PathLike, tuple or array
-        A WAV file (other formats need ``soundfile``), ``(waveform, sample_rate)``, or a bare waveform.
-    index : int, default 0
-        The item's position, for error messages.
-    sample_rate : int, optional
-        The rate of a bare waveform (required for those).
-
-    Examples
-    --------
-    >>> wave, rate = load_audio((np.ones((2, 5), np.int16), 8000))
-    >>> wave.shape, wave.dtype, rate
-    ((5,), dtype('float32'), 8000)
-    >>> load_audio(np.zeros(5), index=3)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: audio item 3 is a bare waveform: give its rate as a (waveform, sample_rate) tuple or \
-sample_rate= to the encoder
-    """
-    if isinstance(item, str | os.PathLike):
-        path = os.fspath(item)
-        try:
-            return read_wav(path)
-        except (OSError, ValueError, EOFError, struct.error) as exc:
-            raise ValueError(f"audio item {index} ({path!r}) cannot be read: {short_error(exc)}") from None
-    if isinstance(item, tuple | list):
-        if len(item) != 2:
-            raise ValueError(f"audio item {index} is a {len(item)}-tuple; expected (waveform, sample_rate)")
-        waveform, rate = item
-        rate = _check_rate(rate, f"the sample rate of audio item {index}")
-    elif isinstance(item, np.ndarray) or hasattr(item, "detach"):
-        if sample_rate is None:
-            raise ValueError(
-                f"audio item {index} is a bare waveform: give its rate as a (waveform, sample_rate) tuple or "
-                "sample_rate= to the encoder"
-            )
-        waveform, rate = item, sample_rate
-    else:
-        raise TypeError(
-            f"audio item {index} is a {type(item).__name__}; use a file path, a (waveform, sample_rate) tuple or "
-            "an array"
-        )
-    return _mono_float(waveform, index), rate
-
-
-def _mono_float(waveform: Any, index: int) -> np.ndarray:
-    if hasattr(waveform, "detach") and hasattr(waveform, "cpu"):
-        waveform = waveform.detach().cpu().numpy()
-    arr = np.asarray(waveform)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"audio item {index} has dtype {arr.dtype}; expected integer or float samples")
-    if arr.ndim == 2:
-        if arr.shape[0] <= 8 and arr.shape[0] <= arr.shape[1]:
-            arr = arr.mean(axis=0, dtype=np.float64) if arr.dtype.kind == "f" else _scale(arr).mean(axis=0)
-        elif arr.shape[1] <= 8:
-            arr = arr.mean(axis=1, dtype=np.float64) if arr.dtype.kind == "f" else _scale(arr).mean(axis=1)
-        else:
-            raise ValueError(f"audio item {index} has shape {arr.shape}; expected samples or (channels<=8, samples)")
-    elif arr.ndim != 1:
-        raise ValueError(f"audio item {index} has shape {arr.shape}; expected a 1-D or 2-D waveform")
-    if arr.dtype.kind in "iu":
-        arr = _scale(arr)
-    arr = np.asarray(arr, dtype=np.float32)
-    if arr.size == 0:
-        raise ValueError(f"audio item {index} is empty (0 samples)")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"audio item {index} contains NaN or inf samples")
-    return arr
-
-
-def _scale(arr: np.ndarray) -> np.ndarray:
-    """Integer PCM to floats in [-1, 1]."""
-    info = np.iinfo(arr.dtype)
-    if info.min == 0:  # unsigned: centred on the middle of the range (8-bit WAV)
-        mid = (info.max + 1) / 2
-        return (arr.astype(np.float64) - mid) / mid
-    return arr.astype(np.float64) / -float(info.min)
-
-
-def resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Resample a 1-D waveform from ``rate`` to ``target`` Hz with ``scipy.signal.resample_poly``.
-
-    Polyphase filtering by the reduced ratio ``target/rate`` with scipy's default Kaiser-windowed low-pass filter
-    (anti-aliasing when downsampling); the output has ``ceil(len * target / rate)`` samples.
-
-    Examples
-    --------
-    >>> t = np.arange(16000) / 16000
-    >>> up = resample(np.sin(2 * np.pi * 440 * t), 16000, 48000)
-    >>> len(up), bool(np.abs(up[3000:-3000] - np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)[3000:-3000]).max()
-    ...                 < 1e-3)
-    (48000, True)
-    """
-    rate, target = int(rate), int(target)
-    if rate == target:
-        return np.asarray(waveform, dtype=np.float32)
-    from scipy.signal import resample_poly
-
-    g = math.gcd(rate, target)
-    return resample_poly(np.asarray(waveform, dtype=np.float64), target // g, rate // g).astype(np.float32)
-
-
-def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """A mono float32 waveform in [-1, 1] and its sample rate from a WAV file (or any format ``soundfile`` reads).
-
-    Reads RIFF/WAVE PCM (8, 16, 24, 32 bit), IEEE float (32, 64 bit) and their WAVE_FORMAT_EXTENSIBLE forms with
-    the standard library; channels are averaged. Anything else is read with ``soundfile`` when it is installed.
-
-    Examples
-    --------
-    >>> import io, tempfile, wave
-    >>> path = os.path.join(tempfile.mkdtemp(), "click.wav")
-    >>> with wave.open(path, "wb") as w:
-    ...     w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
-    ...     w.writeframes(np.array([0, 16384, -16384], np.int16).tobytes())
-    >>> read_wav(path)
-    (array([ 0. ,  0.5, -0.5], dtype=float32), 8000)
-    """
-    path = os.fspath(path)
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
-        try:
-            import soundfile
-        except ImportError:
-            raise ValueError(
-                "not a WAV file (RIFF/WAVE header missing); other formats need `pip install soundfile`"
-            ) from None
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-        return _mono_float(samples, 0), int(rate)
-    fmt: tuple[int, ...] | None = None
-    pcm = b""
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        body = data[pos + 8 : pos + 8 + size]
-        if chunk == b"fmt ":
-            if len(body) < 16:
-                raise ValueError("truncated WAV fmt chunk")
-            fmt = struct.unpack("<HHIIHH", body[:16])
-            if fmt[0] == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real code opens the sub-format
-                fmt = (struct.unpack("<H", body[24:26])[0], *fmt[1:])
-        elif chunk == b"data":
-            pcm = body
-            break
-        pos += 8 + size + (size & 1)
-    if fmt is None:
-        raise ValueError("WAV file without a fmt chunk")
-    code, channels, rate, _, _, bits = fmt
-    if channels < 1 or rate < 1:
-        raise ValueError(f"WAV header declares {channels} channels at {rate} Hz")
-    width = bits // 8
-    frame = width * channels
-    usable = len(pcm) - len(pcm) % frame if frame else 0
-    if usable == 0:
-        raise ValueError("WAV file holds no audio samples")
-    pcm = pcm[:usable]
-    if code == 1 and bits == 8:
-        samples = (np.frombuffer(pcm, np.uint8).astype(np.float64) - 128.0) / 128.0
-    elif code == 1 and bits in (16, 32):
-        kind = np.int16 if bits == 16 else np.int32
-        samples = np.frombuffer(pcm, f"<i{width}").astype(np.float64) / -float(np.iinfo(kind).min)
-    elif code == 1 and bits == 24:
-        raw = np.frombuffer(pcm, np.uint8).reshape(-1, 3)
-        ints = raw[:, 0].astype(np.int32) | (raw[:, 1].astype(np.int32) << 8) | (raw[:, 2].astype(np.int32) << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        samples = ints.astype(np.float64) / float(1 << 23)
-    elif code == 3 and bits in (32, 64):
-        samples = np.frombuffer(pcm, f"<f{width}").astype(np.float64)
-    else:
-        raise ValueError(f"unsupported WAV encoding (format code {code}, {bits} bits); install soundfile")
-    samples = samples.reshape(-1, channels).mean(axis=1)
-    return _mono_float(samples, 0), int(rate)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import io
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import ModelFingerprint, check_encode_call
+from workbench.encoders.base import ModelFingerprint, check_encode_call, check_torch_seed, default_device
 from workbench.encoders.errors import (
     WeightsUnavailableError,
     cached_hub_file,
@@ -33,12 +32,13 @@ from workbench.encoders.errors import (
     missing_path_error,
     short_error,
 )
+from workbench.encoders.media import check_texts, images_to_tensor, load_image, split_image_transform
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
-__all__ = ["OpenCLIPEncoder", "load_image"]
+__all__ = ["OpenCLIPEncoder"]
 
 PRECISIONS = ("fp32", "fp16", "bf16", "pure_fp16", "pure_bf16")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
@@ -135,12 +135,10 @@ class OpenCLIPEncoder(ModelFingerprint):
         arch = check_architecture(model)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         self.arch = arch
         self.precision = precision
-        self.seed = int(seed)
-        self.device = torch.device(device) if device is not None else _default_device()
+        self.seed = check_torch_seed(seed)
+        self.device = torch.device(device) if device is not None else default_device()
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
 
         kind, source, tag_cfg = _resolve_pretrained(arch, pretrained, self.cache_dir)
@@ -157,7 +155,7 @@ class OpenCLIPEncoder(ModelFingerprint):
         import open_clip
 
         self._input_dtype = open_clip.get_input_dtype(precision)
-        self._pil_steps, self._normalize = _split_transform(self.preprocess)
+        self._pil_steps, self._normalize = split_image_transform(self.preprocess)
         pp_cfg = dict(getattr(self.model.visual, "preprocess_cfg", {}) or {})
         tokenizer = type(self.tokenizer).__name__
         context = getattr(self.tokenizer, "context_length", None)
@@ -235,7 +233,7 @@ class OpenCLIPEncoder(ModelFingerprint):
                     pixels = pixels.to(self.device, dtype=self._input_dtype or pixels.dtype, non_blocking=True)
                     emb = self.model.encode_image(pixels)
                 else:
-                    tokens = self.tokenizer(_check_texts(batch, start)).to(self.device)
+                    tokens = self.tokenizer(check_texts(batch, start)).to(self.device)
                     emb = self.model.encode_text(tokens)
                 out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)
@@ -254,7 +252,7 @@ class OpenCLIPEncoder(ModelFingerprint):
         arrays = [np.asarray(self._pil_steps(image)) for image in images]
         if len({a.shape for a in arrays}) != 1 or arrays[0].dtype != np.uint8 or arrays[0].ndim != 3:
             return torch.stack([self.preprocess(image) for image in images])
-        return _tensor_steps(arrays, self._normalize)
+        return images_to_tensor(arrays, self._normalize)
 
     @cached_property
     def embedding_dim(self) -> int:
@@ -297,46 +295,6 @@ def check_architecture(model: str) -> str:
         f"unknown open_clip architecture {model!r}; {hint}{len(names)} are known (open_clip.list_models()), "
         f"e.g. {', '.join(names[:8])}, ..."
     )
-
-
-def _split_transform(preprocess: Any) -> tuple[Any, Any]:
-    """(the PIL steps of an image transform, (mean, std) of its final Normalize) when the transform is PIL steps,
-    then ToTensor, then at most a Normalize and batching the tensor steps reproduces it bit for bit on a probe
-    image; else (None, None) and images go through the transform one by one."""
-    import torch
-    from PIL import Image
-    from torchvision import transforms as T
-
-    steps = list(getattr(preprocess, "transforms", []))
-    cut = next((i for i, step in enumerate(steps) if isinstance(step, T.ToTensor)), None)
-    if cut is None:
-        return None, None
-    head, tail = steps[:cut], steps[cut + 1 :]
-    if len(tail) > 1 or (tail and not isinstance(tail[0], T.Normalize)) or (tail and tail[0].inplace):
-        return None, None
-    normalize = None
-    if tail:
-        mean = torch.as_tensor(tail[0].mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.as_tensor(tail[0].std, dtype=torch.float32).view(1, -1, 1, 1)
-        normalize = (mean, std)
-    pil_steps = T.Compose(head)
-    probe = Image.fromarray(np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8))
-    try:
-        batch = _tensor_steps([np.asarray(pil_steps(probe))], normalize)
-        same = bool(torch.equal(batch[0], preprocess(probe)))
-    except Exception:  # an unusual transform: keep the plain path
-        same = False
-    return (pil_steps, normalize) if same else (None, None)
-
-
-def _tensor_steps(arrays: list[np.ndarray], normalize: Any) -> torch.Tensor:
-    """ToTensor then Normalize on a batch of H x W x C uint8 arrays (torchvision's float32 operations, in order)."""
-    import torch
-
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
-    if normalize is not None:
-        batch = batch.sub_(normalize[0]).div_(normalize[1])
-    return batch
 
 
 def _looks_like_path(value: str) -> bool:
@@ -526,93 +484,3 @@ def _quiet_open_clip() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(flt)
-
-
-def _default_device() -> torch.device:
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-# -- inputs ------------------------------------------------------------------------------------------------------
-def _check_texts(batch: Sequence[Any], start: int) -> list[str]:
-    texts = list(batch)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text item {start + i} is a {type(text).__name__}, not a str")
-    return texts
-
-
-def load_image(item: Any, index: int = 0) -> Image.Image:
-    """An RGB PIL image from a path, encoded bytes, a PIL image or an array; ValueError/TypeError naming the item.
-
-    Parameters
-    ----------
-    item : str, os.PathLike, bytes, PIL.Image.Image or numpy.ndarray
-        Arrays are H x W (grey) or H x W x C with C in (1, 3, 4); ``uint8``, bool, or floats in [0, 1].
-    index : int, default 0
-        The item's position, for error messages.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> load_image(np.zeros((4, 6, 3), np.uint8)).size
-    (6, 4)
-    >>> load_image(b"not an image", 7)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: image item 7 (bytes) cannot be decoded: cannot identify image file ...
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(item, str | os.PathLike):
-        path = os.fspath(item)
-        try:
-            with Image.open(path) as img:
-                img.load()
-                return img.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-            raise ValueError(f"image item {index} ({path!r}) cannot be read: {short_error(exc)}") from None
-    if isinstance(item, bytes | bytearray | memoryview):
-        try:
-            with Image.open(io.BytesIO(bytes(item))) as img:
-                img.load()
-                return img.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-            raise ValueError(f"image item {index} (bytes) cannot be decoded: {exc}") from None
-    if isinstance(item, Image.Image):
-        return item if item.mode == "RGB" else item.convert("RGB")
-    if hasattr(item, "detach") and hasattr(item, "cpu"):  # a torch tensor
-        item = item.detach().cpu().numpy()
-    if isinstance(item, np.ndarray):
-        return Image.fromarray(_as_uint8_image(item, index)).convert("RGB")
-    raise TypeError(
-        f"image item {index} is a {type(item).__name__}; use a file path, encoded bytes, a PIL image or an "
-        "H x W x C array"
-    )
-
-
-def _as_uint8_image(arr: np.ndarray, index: int) -> np.ndarray:
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"image item {index} has shape {arr.shape}, which looks channel-first; pass H x W x C "
-            "(e.g. arr.transpose(1, 2, 0))"
-        )
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)) or 0 in arr.shape:
-        raise ValueError(f"image item {index} has shape {arr.shape}; expected H x W or H x W x C with C in 1, 3, 4")
-    if arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr)
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * 255
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            raise ValueError(f"image item {index} contains NaN or inf")
-        if arr.min() < 0 or arr.max() > 1:
-            raise ValueError(
-                f"image item {index} is a float array with values in [{arr.min():.3g}, {arr.max():.3g}]; "
-                "float images must lie in [0, 1] (or pass uint8)"
-            )
-        return np.round(arr * 255).astype(np.uint8)
-    raise TypeError(f"image item {index} has dtype {arr.dtype}; use uint8, bool or floats in [0, 1]")

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.encoders.base import ModelFingerprint, check_encode_call
-from workbench.encoders.clap import tokenizer_digest
+from workbench.encoders.base import ModelFingerprint, check_encode_call, default_device, tokenizer_digest
 from workbench.encoders.errors import (
     WeightsUnavailableError,
     cached_hub_file,
@@ -27,6 +26,7 @@ from workbench.encoders.errors import (
     missing_path_error,
     short_error,
 )
+from workbench.encoders.media import check_texts
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -128,10 +128,7 @@ are not available: the model folder '/no/such/model-folder' does not exist
         import torch
 
         check_encode_call(self, modality, items, batch_size)
-        texts = list(items)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text item {i} is a {type(text).__name__}, not a str")
+        texts = check_texts(items)
         if not texts:
             return np.zeros((0, int(self.model.get_sentence_embedding_dimension() or 0)), dtype=np.float32)
         with torch.inference_mode():
@@ -209,9 +206,5 @@ def _load_hub(value: str, name: str, device: Any, cache_dir: str | None) -> Any:
         ) from None
 
 
-def _device_str(device: Any) -> str | None:
-    if device is not None:
-        return str(device)
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def _device_str(device: Any) -> str:
+    return str(device if device is not None else default_device())

@@ -4,6 +4,9 @@ Images become PNG files, sounds 16-bit PCM WAV files (what :func:`workbench.data
 with the standard-library ``wave`` module), each named by the item's id; ``captions.csv`` has one ``file, caption``
 row per item. The folder is built under a temporary name beside the target and renamed into place, so an
 interrupted write leaves no half-written folder.
+
+This module sits below :class:`~workbench.datasets.worlds.World`, whose ``to_folder`` calls it: it takes the
+world's parts (ids, captions, media), not the world.
 """
 
 from __future__ import annotations
@@ -13,41 +16,53 @@ import os
 import shutil
 import tempfile
 import wave
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-if TYPE_CHECKING:
-    from workbench.datasets.worlds import World
-
 __all__ = ["write_world_folder"]
 
 
-def write_world_folder(world: World, path: str | os.PathLike[str], modality: str | None = None) -> Path:
-    """Write ``world``'s images or sounds and captions to a new folder ``path``; return it.
+def write_world_folder(
+    path: str | os.PathLike[str],
+    ids: Sequence[int],
+    captions: Sequence[str],
+    *,
+    images: np.ndarray | None = None,
+    sounds: np.ndarray | None = None,
+    sample_rate: int | None = None,
+    modality: str | None = None,
+) -> Path:
+    """Write a world's images or sounds and captions to a new folder ``path``; return it.
 
     Parameters
     ----------
-    world : World
     path : path
         Must not exist yet (or be an empty folder).
+    ids, captions : sequences
+        The id (file name) and caption of every item, in row order.
+    images, sounds : numpy.ndarray, optional
+        The world's media: (n, side, side, 3) uint8 images, (n, samples) float sounds in [-1, 1].
+    sample_rate : int, optional
+        Samples per second of ``sounds``.
     modality : {"image", "sound"}, optional
-        Which media to write; default the world's only non-text modality.
+        Which media to write; default the world's only one.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> from workbench.datasets import worlds, folders
     >>> world = worlds.tones(4, seed=0)
-    >>> folder = write_world_folder(world, pathlib.Path(tempfile.mkdtemp()) / "tones")
+    >>> folder = write_world_folder(pathlib.Path(tempfile.mkdtemp()) / "tones", world.items["id"].to_list(),
+    ...                             world.captions, sounds=world.sounds, sample_rate=world.sample_rate)
     >>> sorted(p.name for p in folder.iterdir())[:2]
     ['000000.wav', '000001.wav']
     >>> folders.audio_captions(folder).captions["caption"].to_list() == world.captions
     True
     """
-    media = [m for m in world.modalities if m != "text"]
+    media = [m for m, arr in (("image", images), ("sound", sounds)) if arr is not None]
     if modality is None:
         if len(media) != 1:
             raise ValueError(f"this world has {media or 'no'} media; choose one with modality=")
@@ -60,14 +75,13 @@ def write_world_folder(world: World, path: str | os.PathLike[str], modality: str
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        ids = world.items["id"].to_list()
         suffix = ".png" if modality == "image" else ".wav"
         files = [f"{int(i):06d}{suffix}" for i in ids]
         if modality == "image":
-            _write_images(world.images, files, building)
+            _write_images(images, files, building)
         else:
-            _write_sounds(world.sounds, int(world.sample_rate), files, building)
-        pl.DataFrame({"file": files, "caption": world.captions}).write_csv(building / "captions.csv")
+            _write_sounds(sounds, int(sample_rate), files, building)
+        pl.DataFrame({"file": files, "caption": list(captions)}).write_csv(building / "captions.csv")
         if target.exists():
             target.rmdir()
         os.replace(building, target)
