@@ -4,24 +4,19 @@
 of the encoder's identity (name + weights fingerprint + preprocessing), the modality and the content of every
 item. A second call with the same inputs reads the stored rows and never calls the encoder.
 
-A cache entry *is* an embedding store (:mod:`workbench.store`) in a folder named by that key: the same parquet
-shards, checksummed manifest, durable writes and resumption as ``embed(..., store=PATH)``, with the folder chosen
-for you. So a cache entry that is interrupted resumes from its finished shards, and a damaged shard is detected,
-reported with a :class:`CacheCorruptionWarning` and recomputed -- never returned. The checksummed one-file format
-(:func:`write_checked_array`, :func:`read_checked_array`) serves the projection cache (:mod:`workbench.projection`),
-and :func:`default_cache_dir` is the one place that reads the cache location from the environment.
+A cache entry *is* an embedding store in a folder named by that key: the same parquet shards, checksummed manifest,
+durable writes and resumption as ``embed(..., store=PATH)``, with the folder chosen for you. So a cache entry that
+is interrupted resumes from its finished shards, and a damaged shard is detected, reported with a
+:class:`~workbench.store.CacheCorruptionWarning` and recomputed -- never returned.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io as _io
 import json
 import os
 import shutil
 import struct
-import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,125 +26,20 @@ import numpy as np
 import polars as pl
 
 from workbench.data import Embeddings
-from workbench.store import HEADER as STORE_HEADER
-from workbench.store import (
-    EmbeddingStore,
-    StoreCorruptionWarning,
-    atomic_write_bytes,
-    encode_rows,
-    sha256_hex,
-)
-from workbench.store import open as open_store
-from workbench.store import verify as verify_store
-from workbench.store import write as write_store
+from workbench.store._checked import CacheCorruptionWarning, default_cache_dir
+from workbench.store._encode import encode_rows
+from workbench.store._format import HEADER as STORE_HEADER
+from workbench.store._format import StoreCorruptionWarning, file_sha256
+from workbench.store._manifest import verify as verify_store
+from workbench.store._reader import EmbeddingStore
+from workbench.store._reader import open as open_store
+from workbench.store._writer import write as write_store
 
-__all__ = [
-    "CacheCorruptionWarning", "EmbeddingCache", "default_cache_dir", "embed", "items_digest", "read_checked_array",
-    "write_checked_array",
-]
+__all__ = ["EmbeddingCache", "embed", "items_digest"]
 
 CACHE_FORMAT = 2  # 1: one .npz per key (no longer read); 2: one embedding store folder per key
 #: Rows per shard of a cache entry (an interrupted entry resumes from its finished shards).
 CACHE_SHARD_SIZE = 10_000
-
-
-class CacheCorruptionWarning(StoreCorruptionWarning):
-    """A cache file failed its checksum or could not be read; it was removed and will be recomputed."""
-
-
-def default_cache_dir(kind: str = "embeddings") -> Path:
-    """Where workbench caches ``kind`` (``"embeddings"``, ``"projections"``, ...): the one environment lookup.
-
-    Embeddings live in ``$WORKBENCH_CACHE_DIR`` itself, other kinds in ``$WORKBENCH_CACHE_DIR/<kind>``; without that
-    variable, in ``$XDG_CACHE_HOME/workbench/<kind>``, else ``~/.cache/workbench/<kind>``.
-
-    Examples
-    --------
-    >>> default_cache_dir("projections").name
-    'projections'
-    """
-    if not kind or os.sep in kind or kind in (".", ".."):
-        raise ValueError(f"cache kind must be a plain folder name, got {kind!r}")
-    if os.environ.get("WORKBENCH_CACHE_DIR"):
-        root = Path(os.environ["WORKBENCH_CACHE_DIR"])
-        return root if kind == "embeddings" else root / kind
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "workbench" / kind
-
-
-# -- checksummed array files (the embedding cache and the projection cache) -----------------------------------
-def write_checked_array(
-    path: str | os.PathLike[str], key: str, array: np.ndarray, info: dict[str, Any], *, name: str = "vectors",
-    dtype: Any = np.float32,
-) -> Path:
-    """Store ``array`` (as ``dtype``) under ``key`` in one ``.npz`` atomically, with a SHA-256 of its bytes.
-
-    The file holds ``name`` (the array) and ``header`` (JSON bytes: ``info`` plus ``key``, ``sha256``, ``shape`` and
-    ``created``); :func:`read_checked_array` reads it back or reports it damaged.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
-    >>> _ = write_checked_array(path, "k", np.eye(2), {}, name="coords", dtype=np.float64)
-    >>> read_checked_array(path, "k", rows=2, cols=2, name="coords", dtype=np.float64)
-    array([[1., 0.],
-           [0., 1.]])
-    """
-    array = np.ascontiguousarray(array, dtype=dtype)
-    header = {
-        **info,
-        "key": key,
-        "sha256": sha256_hex(array.tobytes()),
-        "shape": list(array.shape),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    buffer = _io.BytesIO()
-    np.savez(buffer, **{name: array, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)})
-    return atomic_write_bytes(path, buffer.getbuffer())
-
-
-def read_checked_array(
-    path: str | os.PathLike[str], key: str, *, rows: int, cols: int | None = None, name: str = "vectors",
-    dtype: Any = np.float32, what: str = "embedding cache", stacklevel: int = 2,
-) -> np.ndarray | None:
-    """The array :func:`write_checked_array` stored under ``key``, or None when the file is absent or damaged.
-
-    A file that belongs to another key, holds another dtype or shape (``rows`` x ``cols``, any number of columns
-    when ``cols`` is None) or fails its checksum is reported with a :class:`CacheCorruptionWarning` (naming
-    ``what``) and removed, never returned.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> read_checked_array(pathlib.Path(tempfile.mkdtemp()) / "absent.npz", "k", rows=2) is None
-    True
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    dtype = np.dtype(dtype)
-    expected = f"({rows}, {cols if cols is not None else 'any'}) {dtype}"
-    try:
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as z:
-            header = json.loads(z["header"].tobytes())
-            array = z[name]
-        problem = None
-        if header.get("key") != key:
-            problem = "it belongs to another key"
-        elif array.dtype != dtype or array.ndim != 2 or len(array) != rows or cols not in (None, array.shape[1]):
-            problem = f"it holds shape {array.shape} {array.dtype}, expected {expected}"
-        elif sha256_hex(array.tobytes()) != header.get("sha256"):
-            problem = "its checksum does not match"
-    except Exception as exc:  # a damaged zip can raise many types
-        problem = f"it cannot be read ({type(exc).__name__}: {exc})"
-    if problem is None:
-        return array
-    warnings.warn(f"{what} file {path} is damaged ({problem}); removed, recomputing", CacheCorruptionWarning,
-                  stacklevel=stacklevel + 1)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    return None
 
 
 # -- item content hashing ----------------------------------------------------------------------------------------
@@ -158,11 +48,7 @@ def _update(digest: Any, tag: bytes, payload: bytes) -> None:
 
 
 def _hash_file(path: str | os.PathLike[str]) -> bytes:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest()
+    return bytes.fromhex(file_sha256(path))
 
 
 def _hash_item(digest: Any, item: Any, modality: str) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.store._encode import check_batch, join_batches
+
 __all__ = ["EncoderActor", "encode_shards"]
 
 
@@ -132,15 +134,8 @@ def encode_shards(
             while current is not None and all(a in done for a in expected[current]):
                 chunks = [done.pop(a) for a in expected[current]]
                 for a, chunk in zip(expected[current], chunks, strict=True):
-                    size = min(a + batch_size, min((current + 1) * shard_size, n)) - a
-                    if chunk.ndim != 2 or len(chunk) != size:
-                        raise ValueError(f"{encoder.name}.encode returned shape {chunk.shape} for {size} {modality} "
-                                         "items; expected (items, dim)")
-                dims = {c.shape[1] for c in chunks}
-                if len(dims) > 1:
-                    raise ValueError(
-                        f"{encoder.name}.encode returned different dimensions across batches: {sorted(dims)}")
-                yield current, chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+                    check_batch(encoder, modality, chunk, min(a + batch_size, min((current + 1) * shard_size, n)) - a)
+                yield current, join_batches(encoder, chunks)
                 current = next(queue, None)
         if current is not None:
             raise RuntimeError(f"the Ray pipeline ended before shard {current} was complete")
