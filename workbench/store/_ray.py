@@ -114,7 +114,7 @@ def encode_shards(
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     try:
-        dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(2 * actors, 1) * 4))
+        dataset: Any = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(2 * actors, 1) * 4))
         per_call = max(1, shard_size // batch_size)  # about one shard per actor call
         dataset = dataset.map_batches(
             EncoderActor,
@@ -127,7 +127,7 @@ def encode_shards(
         )
         done: dict[int, np.ndarray] = {}
         queue = iter(shards)
-        current = next(queue)
+        current: int | None = next(queue)
         for row in dataset.iter_rows():
             done[int(row["start"])] = pickle.loads(row["out"])
             # yield every shard whose batches are all in, in shard order (preserve_order makes this immediate)

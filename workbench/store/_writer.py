@@ -194,8 +194,8 @@ def write(
             if index >= n_shards:
                 continue
             start, stop = index * shard_size, min((index + 1) * shard_size, n)
-            shard_ids = range(start, stop) if ids is None else ids[start:stop]
-            if (entry["start"], entry["stop"]) != (start, stop) or entry["ids_sha256"] != _ids_digest(shard_ids):
+            recorded = range(start, stop) if ids is None else ids[start:stop]
+            if (entry["start"], entry["stop"]) != (start, stop) or entry["ids_sha256"] != _ids_digest(recorded):
                 continue  # stale: the item list changed length or ids
             problem = _check_entry(folder, entry)
             if problem is None:
@@ -244,7 +244,7 @@ def write(
                         for index in missing)
             for index, raw in raws:
                 start, stop = index * shard_size, min((index + 1) * shard_size, n)
-                shard_ids: Sequence[Any] = np.arange(start, stop, dtype=np.int64) if ids is None else ids[start:stop]
+                shard_ids: Any = np.arange(start, stop, dtype=np.int64) if ids is None else ids[start:stop]
                 vectors = unit_rows32(raw, f"{encoder.name} {modality} embeddings")
                 first, last = (shard_ids[0], shard_ids[-1])
                 entry = {
