@@ -39,12 +39,12 @@ def main(argv: list[str]) -> None:
     import pyarrow.parquet  # noqa: F401 - imported before "ready" so that kills land in the work, not the imports
     import tqdm.auto  # noqa: F401
 
-    import workbench.cache
+    import workbench.store
 
     path, n, shard_size, sleep = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
     items = make_items(n)
     print("ready", flush=True)
-    workbench.cache.embed(SlowNumpyEncoder(sleep=sleep), items, "sensor", store=path, shard_size=shard_size,
+    workbench.store.embed(SlowNumpyEncoder(sleep=sleep), items, "sensor", store=path, shard_size=shard_size,
                           batch_size=shard_size, progress=False)
     print("done", flush=True)
 

@@ -11,10 +11,11 @@ import pytest
 from conftest import CountingEncoder
 
 import workbench
-import workbench.cache
 import workbench.store
-from workbench.cache import CacheCorruptionWarning, EmbeddingCache, embed
+import workbench.store._cache
+import workbench.store._format
 from workbench.encoders import base as encoder_base
+from workbench.store import CacheCorruptionWarning, EmbeddingCache, embed
 
 
 def _cache_files(folder) -> list:
@@ -128,7 +129,7 @@ def test_damaged_cache_shard_is_detected_and_recomputed(sensor_items, tmp_path, 
 
 
 def test_a_large_entry_recomputes_only_its_damaged_shard(tmp_path, monkeypatch):
-    monkeypatch.setattr(workbench.cache, "CACHE_SHARD_SIZE", 20)
+    monkeypatch.setattr(workbench.store._cache, "CACHE_SHARD_SIZE", 20)
     items = [np.full(6, float(i)) + np.arange(6) for i in range(70)]  # 4 shards: 20, 20, 20, 10
     enc = CountingEncoder()
     first = embed(enc, items, "sensor", cache_dir=tmp_path, batch_size=10, progress=False)
@@ -152,7 +153,7 @@ def test_put_and_get_round_trip_and_a_silent_flip_is_caught(tmp_path):
     [shard] = _shards(folder)
     bad = vectors.copy()
     bad[2, 2] = np.nextafter(np.float32(1), np.float32(2))
-    data = workbench.store._shard_bytes(np.arange(4, dtype=np.int64), bad)
+    data = workbench.store._format._shard_bytes(np.arange(4, dtype=np.int64), bad)
     assert len(data) == shard.stat().st_size
     shard.write_bytes(bytes(data))
     with pytest.warns(CacheCorruptionWarning, match="checksum"):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench import Embeddings, MultimodalEmbeddings, PairedEmbeddings
-from workbench.io import atomic_write
+from workbench._files import atomic_write
 
 FORMATS = ["npz", "parquet"]
 

@@ -18,8 +18,8 @@ import pytest
 from store_worker import SlowNumpyEncoder, make_items
 
 import workbench.store
-from workbench.cache import embed
-from workbench.store import EmbeddingStore, StoreCorruptionWarning, verify
+import workbench.store._writer
+from workbench.store import EmbeddingStore, StoreCorruptionWarning, embed, verify
 
 WORKER = Path(__file__).with_name("store_worker.py")
 
@@ -252,9 +252,9 @@ def test_shards_are_plain_parquet_with_a_fixed_size_embedding_column(tmp_path):
 def test_a_format_1_store_is_read_and_resumed_in_its_own_format(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    real = workbench.store._shard_bytes
-    monkeypatch.setattr(workbench.store, "VERSION", 1)  # a store begun by the previous release
-    monkeypatch.setattr(workbench.store, "_shard_bytes", lambda ids, vectors, version: real(ids, vectors, 1))
+    real = workbench.store._writer._shard_bytes
+    monkeypatch.setattr(workbench.store._writer, "VERSION", 1)  # a store begun by the previous release
+    monkeypatch.setattr(workbench.store._writer, "_shard_bytes", lambda ids, vectors, version: real(ids, vectors, 1))
     _write(tmp_path, n=100, shard_size=50)
     monkeypatch.undo()
     header = json.loads((tmp_path / "store.json").read_bytes())

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.store._encode import check_batch, join_batches
+
 __all__ = ["EncoderActor", "encode_shards"]
 
 
@@ -112,7 +114,7 @@ def encode_shards(
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     try:
-        dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(2 * actors, 1) * 4))
+        dataset: Any = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(2 * actors, 1) * 4))
         per_call = max(1, shard_size // batch_size)  # about one shard per actor call
         dataset = dataset.map_batches(
             EncoderActor,
@@ -125,22 +127,15 @@ def encode_shards(
         )
         done: dict[int, np.ndarray] = {}
         queue = iter(shards)
-        current = next(queue)
+        current: int | None = next(queue)
         for row in dataset.iter_rows():
             done[int(row["start"])] = pickle.loads(row["out"])
             # yield every shard whose batches are all in, in shard order (preserve_order makes this immediate)
             while current is not None and all(a in done for a in expected[current]):
                 chunks = [done.pop(a) for a in expected[current]]
                 for a, chunk in zip(expected[current], chunks, strict=True):
-                    size = min(a + batch_size, min((current + 1) * shard_size, n)) - a
-                    if chunk.ndim != 2 or len(chunk) != size:
-                        raise ValueError(f"{encoder.name}.encode returned shape {chunk.shape} for {size} {modality} "
-                                         "items; expected (items, dim)")
-                dims = {c.shape[1] for c in chunks}
-                if len(dims) > 1:
-                    raise ValueError(
-                        f"{encoder.name}.encode returned different dimensions across batches: {sorted(dims)}")
-                yield current, chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+                    check_batch(encoder, modality, chunk, min(a + batch_size, min((current + 1) * shard_size, n)) - a)
+                yield current, join_batches(encoder, chunks)
                 current = next(queue, None)
         if current is not None:
             raise RuntimeError(f"the Ray pipeline ended before shard {current} was complete")

@@ -1,0 +1,32 @@
+"""The data model: one modality's embeddings, a pair of modalities, several modalities sharing item ids.
+
+Three classes carry every analysis in the workbench:
+
+- :class:`Embeddings` -- one modality's L2-normalised float32 matrix (N x D) with its modality name, model name
+  and a polars metadata frame (one row per item, an ``id`` column that is unique).
+- :class:`PairedEmbeddings` -- two :class:`Embeddings` and their pairing as integer index pairs. Many-to-many is
+  allowed (COCO has five captions per image); :meth:`PairedEmbeddings.matched` gives row-aligned arrays.
+- :class:`MultimodalEmbeddings` -- any number of modalities whose rows share a key column (ImageBind-style sets:
+  an item with an image, a caption and a sound); :meth:`MultimodalEmbeddings.pair` gives the
+  :class:`PairedEmbeddings` of any two of them.
+
+Every constructor validates its input (NaN/inf, zero-norm rows, mismatched dimensions, pair indices out of range,
+empty sets) and raises a ``ValueError`` naming the problem and how many rows have it. Arrays held by these
+objects are read-only, so no analysis can silently change them.
+
+Each class saves to and loads from one ``.npz`` or ``.parquet`` file (``save(path)`` / ``load(path)``, written
+atomically, read back bit for bit); the file format lives below the classes, in the private ``_bundle`` module.
+"""
+
+from __future__ import annotations
+
+from workbench.data._embeddings import DuplicateRowsWarning, Embeddings
+from workbench.data._multimodal import MultimodalEmbeddings
+from workbench.data._paired import PairedEmbeddings
+
+__all__ = [
+    "DuplicateRowsWarning",
+    "Embeddings",
+    "MultimodalEmbeddings",
+    "PairedEmbeddings",
+]
