@@ -68,7 +68,7 @@ def sha256_floor(matrix: np.ndarray) -> float:
 
 def run(n: int = N, dim: int = DIM, repeats: int = REPEATS) -> dict[str, float]:
     """Best-of-``repeats`` seconds per label (and ``"megabytes"``) for ``n`` x ``dim`` float32 rows."""
-    import workbench.cache
+    import workbench.store
 
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(n, dim)).astype(np.float32)
@@ -88,7 +88,7 @@ def run(n: int = N, dim: int = DIM, repeats: int = REPEATS) -> dict[str, float]:
                 if label.startswith("bare"):
                     bare(folder, matrix, fsync="fsync" in label, checksum=label.endswith("sha256"))
                 else:
-                    store = workbench.cache.embed(NoOpEncoder(matrix), items, "sensor", store=folder,
+                    store = workbench.store.embed(NoOpEncoder(matrix), items, "sensor", store=folder,
                                                   shard_size=SHARD, batch_size=SHARD, progress=False)
                     assert len(store) == n
                 best[label] = min(best.get(label, np.inf), time.perf_counter() - start)

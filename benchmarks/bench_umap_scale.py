@@ -1,4 +1,4 @@
-"""UMAP at scale: fit on a seeded sample, ``transform`` the rest in batches (``workbench.projection_scale``).
+"""UMAP at scale: fit on a seeded sample, ``transform`` the rest in batches (``workbench.projection``).
 
 The data: ``n_points`` x ``dim`` float32 rows on the unit sphere, a seeded mixture of ``clusters`` gaussian clusters
 (structure for the neighbour graph, like real embeddings). The pipeline is the one ``project(x, "umap", sample=...)``

@@ -36,7 +36,8 @@ def test_checker_names_each_breach_in_a_made_up_package(tmp_path):
     _write(tmp_path, "workbench/big.py", "x = 1\n" * 601)
     _write(tmp_path, "workbench/pkg/__init__.py", "from workbench.pkg._inner import thing\n")
     _write(tmp_path, "workbench/pkg/_inner.py", "thing = 1\n_shared = 2\n")
-    _write(tmp_path, "workbench/pkg/user.py", "from workbench.pkg._inner import _shared\nfrom workbench._leaf import shown\n")
+    _write(tmp_path, "workbench/pkg/user.py",
+           "from workbench.pkg._inner import _shared\nfrom workbench._leaf import shown\n")
     _write(tmp_path, "workbench/outside.py", "from workbench.pkg._inner import thing\nfrom workbench.big import _x\n")
     _write(tmp_path, "workbench/fine.py", "from workbench._leaf import _hidden\nfrom workbench.pkg import thing\n")
     found = _checker().breaches(tmp_path)
@@ -52,7 +53,7 @@ def test_the_package_keeps_the_house_rules():
 
 @pytest.mark.parametrize("value", [0, -3, 1.5, 2.0, True, "3", None])
 def test_check_int_refuses_non_positive_and_non_integers_as_both_error_kinds(value):
-    with pytest.raises(ValueError, match="^k must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^k must be a positive integer"):
         check_int(value, "k")
     with pytest.raises(TypeError):
         check_int(value, "k")

@@ -23,11 +23,11 @@ _LAZY_ATTRIBUTES = {
     "PairedEmbeddings": "workbench.data",
     "MultimodalEmbeddings": "workbench.data",
     "DuplicateRowsWarning": "workbench.data",
-    "embed": "workbench.cache",
-    "EmbeddingCache": "workbench.cache",
+    "embed": "workbench.store",
+    "EmbeddingCache": "workbench.store",
 }
 _LAZY_MODULES = (
-    "cache", "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap", "io", "panels",
+    "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap", "panels",
     "probes", "projection", "report", "reproduce", "retrieval", "search", "store", "towers", "train",
     "zeroshot",
 )
@@ -39,7 +39,6 @@ __all__ = [
     "MultimodalEmbeddings",
     "PairedEmbeddings",
     "__version__",
-    "cache",
     "cli",
     "compare",
     "correct",
@@ -50,7 +49,6 @@ __all__ = [
     "export",
     "figures",
     "gap",
-    "io",
     "panels",
     "probes",
     "projection",
@@ -66,7 +64,6 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from workbench import (
-        cache,
         cli,
         compare,
         correct,
@@ -76,7 +73,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         export,
         figures,
         gap,
-        io,
         panels,
         probes,
         projection,
@@ -89,8 +85,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         train,
         zeroshot,
     )
-    from workbench.cache import EmbeddingCache, embed
     from workbench.data import DuplicateRowsWarning, Embeddings, MultimodalEmbeddings, PairedEmbeddings
+    from workbench.store import EmbeddingCache, embed
 
 
 def __getattr__(name: str) -> Any:
