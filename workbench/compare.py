@@ -27,7 +27,7 @@ import polars as pl
 
 from workbench.data import PairedEmbeddings
 from workbench.gap import gap_report
-from workbench.retrieval import first_relevant_ranks
+from workbench.retrieval import count_at_least, first_relevant_ranks
 
 __all__ = ["compare_correctors", "mixed_index_report", "split_pairs"]
 
@@ -269,5 +269,6 @@ def _partner_ranks(index: np.ndarray, queries: np.ndarray, partners: np.ndarray,
             cols = partners[starts[s + r] : ends[s + r], 1]
             excluded[r, cols] = True
             best[r] = scores[r, cols].max()
-        ranks[s:e] = 1 + ((scores >= best[:, None]) & ~excluded).sum(axis=1)
+        scores[excluded] = -np.inf  # self and partners never count against the best partner
+        ranks[s:e] = 1 + count_at_least(scores, best[:, None])[:, 0]
     return ranks

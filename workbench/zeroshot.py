@@ -32,6 +32,7 @@ import polars as pl
 
 from workbench._params import check_int
 from workbench._validation import as_matrix, describe_rows, row_norms, unit_rows64
+from workbench.retrieval import count_at_least
 
 __all__ = [
     "TEMPLATE_SETS",
@@ -468,7 +469,7 @@ def classify(
         for s in range(0, len(y), chunk_size):
             block = scores[s : s + chunk_size]
             true = block[np.arange(len(block)), y[s : s + chunk_size]]
-            ranks[s : s + chunk_size] = (block >= true[:, None]).sum(axis=1)  # counts the true class itself once
+            ranks[s : s + chunk_size] = count_at_least(block, true[:, None])[:, 0]  # the true class counts once
         n = np.bincount(y, minlength=c)
         correct = np.bincount(y[ranks == 1], minlength=c)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -27,6 +27,7 @@ from workbench.retrieval._ranking import (
     MAX_SCORE_BYTES,
     PARALLEL_ABOVE,
     RankResult,
+    count_at_least,
     rank_streamed,
     resolve_device,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "PARALLEL_ABOVE",
     "RankResult",
     "bootstrap_ci",
+    "count_at_least",
     "evaluate_queries",
     "evaluate_retrieval",
     "evaluate_retrieval_streamed",

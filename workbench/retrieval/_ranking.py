@@ -111,6 +111,38 @@ def _kernels(parallel: bool = True) -> tuple[Any, Any]:
     return _KERNELS[parallel]
 
 
+def count_at_least(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many entries of each score row are at least each of that row's thresholds: the tie rule's count.
+
+    ``counts[r, k] = #{c : scores[r, c] >= thresholds[r, k]}`` with the engine's numba kernel. A score equal to a
+    threshold is counted, so ``1 + count`` of the items other than a relevant one is a pessimistic rank: ties count
+    against the relevant item. Every rank in the package that counts "who scores at least as high" goes through
+    this rule (zero-shot ranks of the true class, ranks in a mixed-modality index, the retrieval engine itself).
+
+    Parameters
+    ----------
+    scores : ndarray (R x C), float32 or float64
+    thresholds : ndarray (R x m), ascending along each row (pad unused places with ``+inf``)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> count_at_least(np.array([[0.5, 0.2, 0.5, 0.7]]), np.array([[0.5, 0.7]]))
+    array([[3, 1]])
+    """
+    scores = np.ascontiguousarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    thresholds = np.ascontiguousarray(thresholds, dtype=scores.dtype)
+    if scores.ndim != 2 or thresholds.ndim != 2 or len(thresholds) != len(scores):
+        raise ValueError(f"count_at_least needs R x C scores and R x m thresholds; got {scores.shape} and "
+                         f"{thresholds.shape}")
+    counts = np.zeros(thresholds.shape, dtype=np.int64)
+    count_rows, _ = _kernels(parallel=scores.size > PARALLEL_ABOVE)
+    count_rows(scores, thresholds, counts)
+    return counts
+
+
 # -- the tie rule ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RankResult:
