@@ -4,7 +4,7 @@ One ranking engine (:mod:`workbench.retrieval._ranking`: the pessimistic tie rul
 rank loop) serves every entry point: an in-memory array is a stream of rows like a store
 (:mod:`workbench.retrieval._rows`), so in-memory and streamed results are computed by the same code.
 :func:`evaluate_retrieval` is the one evaluator to call: it takes arrays or stores and sends stores, relevance by
-id, one direction or a GPU to :func:`evaluate_retrieval_streamed` (kept public for code that calls it directly).
+id, one direction or a GPU to the streamed evaluator (``_stream``).
 
 Modules: ``_blocks`` (score-block shapes and the matmul), ``_rows`` (arrays and stores as streams of unit rows),
 ``_ranking`` (the engine, devices), ``_memory`` (in-memory entry points), ``_stream`` (stores, relevance by id, one
@@ -28,11 +28,9 @@ from workbench.retrieval._ranking import (
     PARALLEL_ABOVE,
     RankResult,
     count_at_least,
-    rank_streamed,
     resolve_device,
 )
 from workbench.retrieval._stats import bootstrap_ci, paired_bootstrap_test, recall_at_k
-from workbench.retrieval._stream import evaluate_retrieval_streamed
 
 __all__ = [
     "CUDA_ABOVE",
@@ -45,12 +43,10 @@ __all__ = [
     "count_at_least",
     "evaluate_queries",
     "evaluate_retrieval",
-    "evaluate_retrieval_streamed",
     "first_relevant_ranks",
     "matched_ranks",
     "paired_bootstrap_test",
     "per_query_ranks",
-    "rank_streamed",
     "recall_at_k",
     "resolve_device",
 ]

@@ -156,7 +156,7 @@ def evaluate_retrieval(
     ----------
     images : (N_img x D) array, texts : (N_txt x D) array; or either an embedding store (or its folder)
         Embeddings (rows L2-normalised here; scores are cosines). A store is streamed in chunks, never loaded
-        whole (see :func:`workbench.retrieval.evaluate_retrieval_streamed`).
+        whole (see ``workbench.retrieval._stream``).
     text_to_image : (N_txt,) integer array, optional
         ``text_to_image[j]`` is the row of the image that caption j describes (several captions per image).
     ks : R@K cut-offs.

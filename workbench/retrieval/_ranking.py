@@ -391,6 +391,7 @@ def rank_streamed(
     if chunk_size is None:
         chunk_size = max(1, _DEFAULT_CHUNK_BYTES // (4 * n_a))
         if b_side is None:  # pass 1 pads the relevant rows to whole blocks: keep blocks near their number
+            assert a_side is not None  # at least one side is ranked (checked above)
             chunk_size = min(chunk_size, max(PASS1_MIN_ROWS, len(np.unique(a_side.pairs[:, 1]))))
     chunk = min(int(chunk_size), n_b)
     engine = _engine(resident, chunk, device)
@@ -406,6 +407,7 @@ def rank_streamed(
         row_of = a_side.pairs[by_row, 1]
 
     def gather_resident(idx: np.ndarray, scores: Any) -> None:
+        assert a_side is not None  # called only when the resident queries are ranked
         lo, hi = np.searchsorted(row_of, [idx[0], idx[-1] + 1])
         sel = by_row[lo:hi]  # every streamed row of these pairs is in idx (idx holds all wanted rows in its range)
         pos = np.searchsorted(idx, a_side.pairs[sel, 1])
