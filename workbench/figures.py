@@ -31,7 +31,7 @@ MAX_PAIR_LINES = 2000
 
 
 def _hover_text(paired: PairedEmbeddings) -> list[str]:
-    texts = []
+    texts: list[str] = []
     for e in (paired.a, paired.b):
         columns = [c for c in ("id", "caption", "label", "path") if c in e.metadata.columns]
         rows = e.metadata.select(columns).rows()

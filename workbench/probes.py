@@ -540,10 +540,12 @@ def fusion_probe(
         inputs["sum"] = f"a and b have different dimensions ({ua.shape[1]} and {ub.shape[1]}); sum needs equal ones"
     reason = _too_little(y, classes, folds)
     splits = _splits(y, folds, seed) if reason is None else []
-    rows = []
+    rows: list[tuple[str, float | None, float | None, str | None]] = []
     for name, x in inputs.items():
-        if isinstance(x, str) or reason is not None:
-            rows.append((name, None, None, reason if reason is not None else x))
+        if reason is not None:
+            rows.append((name, None, None, reason))
+        elif isinstance(x, str):
+            rows.append((name, None, None, x))
         else:
             r = _cv(x, y, splits, folds, C, max_iter)
             rows.append((name, r.accuracy, r.std, None))

@@ -32,7 +32,7 @@ class ReproductionResult:
 
     model: str
     pretrained: str | None
-    dataset: str
+    dataset: str | None  # the split file's "dataset" entry, None where it has none
     n_images: int
     n_captions: int
     metrics: dict[str, float]
@@ -74,6 +74,7 @@ def openclip_retrieval(
     encoder : Encoder, optional
         Use this encoder instead of building one from ``model`` and ``pretrained``.
     """
+    from workbench.data import Embeddings
     from workbench.datasets import load_karpathy
     from workbench.retrieval import evaluate_retrieval
     from workbench.store import embed
@@ -93,7 +94,9 @@ def openclip_retrieval(
                    cache_dir=cache_dir, progress=progress)
     texts = embed(encoder, data.captions["caption"].to_list(), "text", batch_size=batch_size, cache_dir=cache_dir,
                   progress=progress)
+    # embed() returns a lazy EmbeddingStore only with store=PATH, which is not passed here
+    assert isinstance(images, Embeddings) and isinstance(texts, Embeddings)
     metrics = evaluate_retrieval(images.vectors, texts.vectors, data.text_to_image, ks=(1, 5, 10))
-    key = (model, str(pretrained), data.dataset)
+    published = {} if data.dataset is None else PUBLISHED.get((model, str(pretrained), data.dataset), {})
     return ReproductionResult(model, None if pretrained is None else str(pretrained), data.dataset, data.n_images,
-                              data.n_captions, metrics, PUBLISHED.get(key, {}))
+                              data.n_captions, metrics, published)

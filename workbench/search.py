@@ -33,7 +33,7 @@ __all__ = ["Index", "recall_at_k_faiss"]
 
 _KINDS = ("exact", "hnsw", "ivf")
 _METRICS = ("cosine", "ip")
-_PARAMS = {
+_PARAMS: dict[str, dict[str, Any]] = {
     "exact": {},
     "hnsw": {"M": 32, "ef_construction": 40, "ef_search": 128},
     "ivf": {"nlist": None, "nprobe": 16, "train_size": None},
@@ -340,7 +340,7 @@ class Index:
         ids = self._ids[np.where(missing, 0, positions)]
         if missing.any():
             if ids.dtype == object:
-                ids[missing] = None
+                ids[missing] = None  # type: ignore[call-overload]  # numpy's stubs omit None, valid in object arrays
             else:
                 ids[missing] = -1
         return scores, ids

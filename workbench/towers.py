@@ -101,6 +101,9 @@ class AudioCNN(nn.Module):
     (2, 8)
     """
 
+    mel: torch.Tensor  # buffers registered in __init__ (nn.Module.__getattr__ is typed Tensor | Module)
+    window: torch.Tensor
+
     def __init__(self, dim: int = 64, sample_rate: int = 16000, n_mels: int = 40, n_fft: int = 512,
                  hop: int = 256, width: int = 32, seed: int = 0) -> None:
         super().__init__()
@@ -208,6 +211,8 @@ class OpenCLIPTower(nn.Module):
     the reverse for LiT (Zhai et al., CVPR 2022). After training, the encoder's cached fingerprint is stale: call
     ``encoder.refresh_fingerprint()`` before embedding through the cache.
     """
+
+    encoder: Any  # a plain attribute set with object.__setattr__, not a submodule
 
     def __init__(self, encoder: Any, modality: str, unlock_last: int | None = None) -> None:
         super().__init__()

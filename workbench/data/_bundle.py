@@ -25,7 +25,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -137,7 +137,8 @@ def write_bundle(
         if pairs is not None:
             arrays["pairs"] = np.asarray(pairs, dtype=np.int64)
         with atomic_write(path) as handle:
-            np.savez(handle, **arrays)
+            # numpy's stub fears a key "allow_pickle" among the **kwds; ours are vectors_i, metadata_i, header, pairs
+            np.savez(handle, **cast(dict[str, Any], arrays))
         return
 
     import pyarrow as pa

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -179,8 +179,10 @@ def paper_figure(fig: Any, width: Width = "single", height: float | None = None)
     for trace in data:
         if trace.type in ("scatter", "scattergl") and _n_points(trace) > DENSE_POINTS:
             size = trace.marker.size
-            if size is None or np.isscalar(size):
-                trace.marker.size = min(float(size), DENSE_MARKER_PT) if size is not None else DENSE_MARKER_PT
+            if size is None:
+                trace.marker.size = DENSE_MARKER_PT
+            elif np.isscalar(size):  # plotly validated it: a number (np.isscalar's guard admits str and bytes too)
+                trace.marker.size = min(float(cast(float, size)), DENSE_MARKER_PT)
             else:
                 trace.marker.size = np.minimum(np.asarray(size, dtype=np.float64), DENSE_MARKER_PT)
     styled = go.Figure(data=data, layout=base.layout)  # frames (animations) are dropped

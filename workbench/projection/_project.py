@@ -96,7 +96,7 @@ def projection_key(x: np.ndarray, method: str, seed: int, params: dict[str, Any]
     identity = {"format": CACHE_FORMAT, "method": method, "seed": int(seed), "params": params,
                 "library": _library_version(method), "dtype": arr.dtype.str, "shape": list(arr.shape)}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
-    digest.update(memoryview(arr).cast("B"))
+    digest.update(arr.data.cast("B"))  # arr.data is memoryview(arr)
     return digest.hexdigest()
 
 

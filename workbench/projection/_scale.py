@@ -39,12 +39,15 @@ import math
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from workbench._params import check_choice
 from workbench._threads import numba_threads
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle
 
 __all__ = [
     "DEFAULT_BATCH", "DEFAULT_SAMPLE", "EXACT_PAIR_LIMIT", "PARALLEL", "RAY_AUTO_MIN_ROWS", "TransformActor",
@@ -304,7 +307,8 @@ def transform_on_ray(
         raise ValueError(f"{workers} workers cannot share the {total - 1:g} CPUs left free of {total:g}; use fewer")
     actor_class = ray.remote(num_cpus=num_cpus)(TransformActor)
     model_ref = ray.put(model)
-    actors = [actor_class.remote(model_ref) for _ in range(workers)]
+    # Ray types .remote() as ActorHandle | type[TransformActor] (so that method calls type-check); it is the handle
+    actors = [cast("ActorHandle[TransformActor]", actor_class.remote(model_ref)) for _ in range(workers)]
     results: list[np.ndarray | None] = [None] * len(bounds)
     pending: dict[Any, tuple[int, Any]] = {}
     queue = iter(enumerate(bounds))

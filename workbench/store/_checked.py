@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -74,7 +74,8 @@ def write_checked_array(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     buffer = _io.BytesIO()
-    np.savez(buffer, **{name: array, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)})
+    arrays = {name: array, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    np.savez(buffer, **cast(dict[str, Any], arrays))  # numpy's stub would read a key "allow_pickle" as the flag
     return atomic_write_bytes(path, buffer.getbuffer())
 
 

@@ -69,6 +69,8 @@ def write_world_folder(
         modality = media[0]
     if modality not in ("image", "sound") or modality not in media:
         raise ValueError(f"modality must be one of the world's media {media}, got {modality!r}")
+    if modality == "sound" and sample_rate is None:
+        raise TypeError("sample_rate is required to write sounds")
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ValueError(f"{os.fspath(target)!r} already exists and is not an empty folder")
@@ -78,8 +80,10 @@ def write_world_folder(
         suffix = ".png" if modality == "image" else ".wav"
         files = [f"{int(i):06d}{suffix}" for i in ids]
         if modality == "image":
+            assert images is not None  # modality is one of the media given
             _write_images(images, files, building)
         else:
+            assert sounds is not None and sample_rate is not None  # checked above
             _write_sounds(sounds, int(sample_rate), files, building)
         pl.DataFrame({"file": files, "caption": list(captions)}).write_csv(building / "captions.csv")
         if target.exists():
