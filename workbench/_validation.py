@@ -165,3 +165,16 @@ def relevance_pairs(
                 f"{what}: {len(missing)} of {n_queries} queries have no relevant item (e.g. query {missing[0]})"
             )
     return np.unique(p, axis=0)  # sorted by query, then gallery item; repeated pairs dropped
+
+
+def unit_matrix32(arr: np.ndarray, what: str) -> np.ndarray:
+    """Contiguous float32 unit rows for scoring, all or nothing: a float32 matrix whose every row norm is within 1e-6
+    of 1 is used as it is (no row moves), otherwise every row is divided by its float64 norm and rounded to float32.
+
+    The rule of the retrieval engine and the FAISS index, so that one set of rows gets the same scores in both (rows
+    checked for NaN/inf and zero norm by :func:`row_norms`).
+    """
+    norms = row_norms(arr, what)
+    if arr.dtype == np.float32 and np.all(np.abs(norms - 1.0) < 1e-6):
+        return np.ascontiguousarray(arr)
+    return np.ascontiguousarray((arr / norms[:, None]).astype(np.float32))

@@ -27,7 +27,7 @@ import numpy as np
 
 from workbench._params import check_choice, check_int, check_ints
 from workbench._threads import available_cores, faiss_threads
-from workbench._validation import as_matrix, relevance_pairs, row_norms
+from workbench._validation import as_matrix, relevance_pairs, unit_matrix32
 
 __all__ = ["Index", "recall_at_k_faiss"]
 
@@ -62,10 +62,7 @@ def _rows(values: Any, what: str, metric: str, dim: int | None = None) -> np.nda
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{what} have {arr.shape[1]} dimensions but the index has {dim}")
     if metric == "cosine":
-        norms = row_norms(arr, what)
-        if arr.dtype == np.float32 and np.all(np.abs(norms - 1.0) < 1e-6):
-            return np.ascontiguousarray(arr)
-        return np.ascontiguousarray((arr / norms[:, None]).astype(np.float32))
+        return unit_matrix32(arr, what)
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         raise ValueError(f"{what}: {int((~np.isfinite(arr).all(axis=1)).sum())} rows contain NaN or inf")

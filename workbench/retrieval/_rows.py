@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench._validation import as_matrix, row_norms
+from workbench._validation import as_matrix, unit_matrix32
 
 _READ_ROWS = 65_536
 
@@ -24,11 +24,7 @@ def _is_store(x: Any) -> bool:
 
 
 def _unit32(x: Any, what: str) -> np.ndarray:
-    arr = as_matrix(x, what)
-    norms = row_norms(arr, what)
-    if arr.dtype == np.float32 and np.all(np.abs(norms - 1.0) < 1e-6):
-        return np.ascontiguousarray(arr)
-    return np.ascontiguousarray((arr / norms[:, None]).astype(np.float32))
+    return unit_matrix32(as_matrix(x, what), what)
 
 
 def _expand_identical(pairs: np.ndarray, gallery: np.ndarray) -> np.ndarray:
