@@ -247,7 +247,8 @@ def _read_parquet(path: str | os.PathLike[str]) -> Bundle:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        with open(path, "rb") as handle:  # the file itself, never a dataset, a pattern or a URI
+            table = pq.read_table(handle)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise unreadable(path, exc) from None
     kv = table.schema.metadata or {}

@@ -280,7 +280,8 @@ def _read_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
-            frame = pl.read_csv(path, infer_schema=False)
+            with path.open("rb") as handle:  # read literally: polars takes [, ], *, ? in a path as a pattern
+                frame = pl.read_csv(handle, infer_schema=False)
         except Exception as exc:
             raise ValueError(f"{path}: cannot parse as CSV: {exc}") from None
         return frame.to_dicts(), frame.columns

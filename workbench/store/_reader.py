@@ -109,7 +109,9 @@ class EmbeddingStore:
         """A lazy frame (``id``, ``embedding`` as ``Array(Float32, dim)``) over the verified shards, in item order."""
         if not self.shards:
             raise ValueError(f"the store at {os.fspath(self.path)!r} holds no shards yet")
-        frame = pl.scan_parquet(self.files)
+        # literal absolute paths: polars would read glob characters ([, ], *, ?) in the folder's name as a pattern
+        # (matching a sibling store's shards) and a leading ~ as the home folder
+        frame = pl.scan_parquet([os.path.abspath(f) for f in self.files], glob=False)
         if int(self.header.get("version", 1)) >= 2:
             frame = frame.with_columns(
                 pl.col("embedding").bin.reinterpret(dtype=pl.Array(pl.Float32, self.dim), endianness="little")

