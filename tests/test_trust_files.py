@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,64 @@ def test_embedding_files_in_folders_with_glob_characters(tmp_path):
         for suffix in (".npz", ".parquet"):
             loaded = PairedEmbeddings.load(tmp_path / name / f"e{suffix}")
             np.testing.assert_array_equal(loaded.a.vectors, paired.a.vectors)
+
+
+# -- 13.9: one folder per report, inside --out ----------------------------------------------------------------------
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _saved(path: Path, seed: int, shift: float = 0.0) -> float:
+    """Save a paired set at ``path``; return its centroid distance computed by hand."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(24, 6)) + shift, rng.normal(size=(24, 6))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PairedEmbeddings.from_arrays(a, b).save(path)
+    return float(np.linalg.norm(_unit(a).mean(0) - _unit(b).mean(0)))
+
+
+def _report(*args: str) -> int:
+    from workbench.cli import main
+
+    return main(["report", *args, "--no-figures", "--resamples", "10", "--quiet"])
+
+
+def test_report_inputs_sharing_a_file_name_get_their_own_folders(tmp_path):
+    expected = {"run1/emb": _saved(tmp_path / "run1" / "emb.npz", 0),
+                "run2/emb": _saved(tmp_path / "run2" / "emb.npz", 1, shift=0.5)}
+    out = tmp_path / "out"
+    assert _report("--embeddings", str(tmp_path / "run1" / "emb.npz"),
+                   "--embeddings", str(tmp_path / "run2" / "emb.npz"), "--out", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["run1-emb", "run2-emb"]
+    for name, distance in expected.items():
+        record = json.loads((out / name.replace("/", "-") / "metrics.json").read_text())
+        assert record["name"] == name
+        assert record["metrics"]["centroid_distance"] == pytest.approx(distance, abs=1e-6)
+    summary = json.loads((out / "summary.json").read_text())["rows"]
+    assert [(r["set"], pytest.approx(r["centroid_distance"], abs=1e-6)) for r in summary] == list(expected.items())
+
+
+def test_report_folders_stay_inside_out(tmp_path):
+    data = tmp_path / "data"
+    expected = {"...npz": _saved(data / "...npz", 2), "..npz": _saved(data / "..npz", 3),
+                "x.npz": _saved(data / "x.npz", 4)}
+    parent = tmp_path / "parent"
+    out = parent / "out"
+    assert _report(*(a for name in expected for a in ("--embeddings", str(data / name))), "--out", str(out)) == 0
+    assert [p.name for p in parent.iterdir()] == ["out"]  # nothing written beside --out
+    reports = sorted(out.glob("*/metrics.json"))
+    assert len(reports) == 3 and all(p.parent.parent == out for p in reports)
+    distances = sorted(json.loads(p.read_text())["metrics"]["centroid_distance"] for p in reports)
+    np.testing.assert_allclose(distances, sorted(expected.values()), atol=1e-6)
+    assert not (out / "metrics.json").exists()
+
+
+def test_report_folder_names_are_single_safe_and_distinct():
+    from workbench.cli import _unique_folders
+
+    names = _unique_folders(["..", ".", "a/b", "a\\b", "A-b", "", "x y", "n#1?&%", "..hidden", "é"])
+    assert names == ["set", "set-2", "a-b", "a-b-2", "A-b-3", "set-3", "x_y", "n-1---", "hidden", "é"]
+    assert all(os.sep not in n and not n.startswith(".") for n in names)

@@ -10,8 +10,10 @@ writes ``metrics.json`` and ``report.html``; ``--dataset all`` reports every bui
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,8 +51,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _slug(name: str) -> str:
-    return name.replace("/", "-").replace("\\", "-").replace(" ", "_")
+_FOLDER_KEEP = set("-_.+=@,")
+_FOLDER_MAX = 120  # characters; file systems refuse names over 255 bytes
+
+
+def _folder_name(label: str) -> str:
+    """``label`` as ONE safe folder name: separators and other punctuation become ``-`` (spaces ``_``), never
+    ``.``, ``..`` or a hidden name, nothing a link has to quote, at most 120 characters; ``set`` when nothing is
+    left."""
+    text = label.replace(" ", "_")
+    text = "".join(c if c.isalnum() or c in _FOLDER_KEEP else "-" for c in text)
+    return text.lstrip(".")[:_FOLDER_MAX].rstrip(".") or "set"
+
+
+def _unique_folders(labels: Sequence[str]) -> list[str]:
+    """One folder name per label, distinct even where the file system ignores case (``-2``, ``-3``, ... added)."""
+    taken: set[str] = set()
+    names = []
+    for label in labels:
+        base = _folder_name(label)
+        name, k = base, 1
+        while name.casefold() in taken:
+            k += 1
+            name = f"{base}-{k}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def _embedding_labels(paths: Sequence[Path], fixed: Sequence[str]) -> list[str]:
+    """A report name per embeddings file: its stem, or as many parent folders before it as tell it apart from the
+    other inputs (``run1/emb`` and ``run2/emb``, not ``emb`` twice)."""
+    parts = []
+    for path in paths:
+        absolute = Path(os.path.abspath(path))
+        parts.append([*absolute.parent.parts[1:], absolute.stem])
+    depth = [1] * len(paths)
+    while True:
+        labels = ["/".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
+        counts = Counter([*fixed, *labels])
+        grow = [i for i, label in enumerate(labels) if counts[label] > 1 and depth[i] < len(parts[i])]
+        if not grow:
+            return labels
+        for i in grow:
+            depth[i] += 1
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -61,18 +105,21 @@ def _report(args: argparse.Namespace) -> int:
     names: list[str] = []
     for name in args.dataset:
         names.extend(datasets.names() if name == "all" else [datasets.builtin.resolve(name).name])
-    inputs = [(name, name) for name in dict.fromkeys(names)]
-    inputs += [(path.stem, str(path)) for path in args.embeddings]
+    names = list(dict.fromkeys(names))
+    paths = list({os.path.abspath(path): path for path in args.embeddings}.values())  # each file once
+    inputs = [(name, name) for name in names]
+    inputs += [(label, str(path)) for label, path in zip(_embedding_labels(paths, names), paths, strict=True)]
     if not inputs:
         raise ValueError("nothing to report: pass --dataset NAME (or 'all') and/or --embeddings FILE")
 
     several = len(inputs) > 1
+    folders = _unique_folders([label for label, _ in inputs])
     written = []
-    for label, source in inputs:
+    for i, ((label, source), folder) in enumerate(zip(inputs, folders, strict=True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
-            paired = datasets.load(source) if source in names else PairedEmbeddings.load(source)
-        out = args.out / _slug(label) if several else args.out
+            paired = datasets.load(source) if i < len(names) else PairedEmbeddings.load(source)
+        out = args.out / folder if several else args.out
         files = write_report(paired, out, name=label, source=source, figures=not args.no_figures,
                              n_resamples=args.resamples)
         written.append(files)

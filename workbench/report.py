@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import polars as pl
@@ -280,7 +281,7 @@ def write_index(reports: Sequence[ReportFiles], out_dir: str | os.PathLike[str])
     with atomic_write(out / "summary.md", "w") as handle:
         handle.write(to_markdown(table) + "\n")
     links = "".join(
-        f"<li><a href='{html.escape(r.report_html.relative_to(out).as_posix())}'>"
+        f"<li><a href='{html.escape(quote(r.report_html.relative_to(out).as_posix()))}'>"
         f"{html.escape(r.metrics['name'])}</a></li>" for r in reports
     )
     page = _PAGE.format(title="workbench reports", summary=f"{len(reports)} reports",
