@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +175,46 @@ def test_report_folder_names_are_single_safe_and_distinct():
     names = _unique_folders(["..", ".", "a/b", "a\\b", "A-b", "", "x y", "n#1?&%", "..hidden", "é"])
     assert names == ["set", "set-2", "a-b", "a-b-2", "A-b-3", "set-3", "x_y", "n-1---", "hidden", "é"]
     assert all(os.sep not in n and not n.startswith(".") for n in names)
+
+
+# -- 13.10: expected CLI failures are one line and exit status 2 ----------------------------------------------------
+
+
+def test_an_unwritable_out_is_an_error_line_not_a_traceback(tmp_path, capsys):
+    from workbench.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["report", "--dataset", "liang2022/clip", "--out", str(blocker / "out"), "--no-figures"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("workbench: error: ") and str(blocker / "out") in captured.err
+    assert "Traceback" not in captured.err
+    with pytest.raises(NotADirectoryError):  # --debug, before or after the command: the exception itself
+        main(["--debug", *argv])
+    with pytest.raises(NotADirectoryError):
+        main([*argv, "--debug"])
+
+
+def test_bad_input_with_debug_raises_and_without_exits_2(tmp_path, capsys):
+    from workbench.cli import main
+
+    assert main(["report", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("workbench: error: nothing to report")
+    with pytest.raises(ValueError, match="nothing to report"):
+        main(["report", "--out", str(tmp_path), "--debug"])
+
+
+def test_reproduce_offline_is_an_error_line_with_status_2(tmp_path):
+    pytest.importorskip("open_clip")
+    fixture = ROOT / "tests" / "fixtures" / "karpathy"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "WORKBENCH_CACHE_DIR": str(tmp_path / "wb")}
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "reproduce", "openclip-retrieval",
+                           "--coco", str(fixture / "dataset_coco.json"), "--image-root", str(fixture / "images")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("workbench: error: weights for openclip:ViT-B-32/laion2b_s34b_b79k are not "
+                                  "available")
+    assert "Traceback" not in done.stderr and "HF_HUB_OFFLINE" in done.stderr

@@ -5,6 +5,9 @@ Examples
 ``workbench datasets`` lists the built-in sets; ``workbench report --dataset liang2022/clip --out reports/clip``
 writes ``metrics.json`` and ``report.html``; ``--dataset all`` reports every built-in set (one folder each, plus
 ``index.html``); ``--embeddings FILE`` reports a file saved with ``PairedEmbeddings.save``.
+
+An expected failure (bad input, an output that cannot be written, missing files or weights) prints one line
+``workbench: error: ...`` on stderr and exits with status 2; ``--debug`` shows the Python traceback instead.
 """
 
 from __future__ import annotations
@@ -17,17 +20,27 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+_DEBUG_HELP = "on an error, show the Python traceback instead of one line"
+#: Failures a user can meet and act on (bad input, an unwritable output, missing files, weights or extras, no
+#: browser for figures): one line ``workbench: error: ...`` on stderr and exit status 2, as argparse does.
+#: OSError covers PermissionError, FileNotFoundError and WeightsUnavailableError; RuntimeError covers ExportError.
+_EXPECTED = (OSError, ValueError, TypeError, RuntimeError, ImportError)
+
 
 def _parser() -> argparse.ArgumentParser:
     from workbench._version import __version__
 
     parser = argparse.ArgumentParser(prog="workbench", description="Study multimodal alignment and the modality gap.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command too (absent: the top level's value)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("datasets", help="list the built-in embedding sets")
+    sub.add_parser("datasets", parents=[common], help="list the built-in embedding sets")
 
-    report = sub.add_parser("report", help="write metrics.json and report.html for one or several paired sets")
+    report = sub.add_parser("report", parents=[common],
+                            help="write metrics.json and report.html for one or several paired sets")
     report.add_argument("--dataset", action="append", default=[], metavar="NAME",
                         help="a built-in set (repeatable; 'all' for every one); see `workbench datasets`")
     report.add_argument("--embeddings", action="append", default=[], metavar="FILE", type=Path,
@@ -37,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--no-figures", action="store_true", help="skip the static PDF/SVG/PNG figures")
     report.add_argument("--resamples", type=int, default=200, help="resamples for the corrector intervals")
 
-    reproduce = sub.add_parser("reproduce", help="run a published protocol and print our numbers beside the paper's")
+    reproduce = sub.add_parser("reproduce", parents=[common],
+                               help="run a published protocol and print our numbers beside the paper's")
     reproduce.add_argument("protocol", choices=["openclip-retrieval"])
     reproduce.add_argument("--model", default="ViT-B-32", help="an open_clip architecture")
     reproduce.add_argument("--pretrained", default="laion2b_s34b_b79k",
@@ -156,6 +170,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
         if args.command == "datasets":
             import polars as pl
@@ -168,8 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reproduce":
             return _reproduce(args)
         return _report(args)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
-        print(f"workbench: error: {exc}", file=sys.stderr)
+    except _EXPECTED as exc:
+        if debug:
+            raise
+        print(f"workbench: error: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        print("workbench: (run with --debug for the traceback)", file=sys.stderr)
         return 2
 
 
