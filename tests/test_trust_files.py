@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +219,90 @@ def test_reproduce_offline_is_an_error_line_with_status_2(tmp_path):
     assert done.stderr.startswith("workbench: error: weights for openclip:ViT-B-32/laion2b_s34b_b79k are not "
                                   "available")
     assert "Traceback" not in done.stderr and "HF_HUB_OFFLINE" in done.stderr
+
+
+# -- 13.11: user strings escaped in LaTeX and Markdown --------------------------------------------------------------
+
+TRICKY = "my_run #1 & 50%"
+TRICKY_TEX = r"my\_run \#1 \& 50\%"
+
+
+def _compile_latex(folder: Path, body: str) -> None:
+    """Compile ``body`` in a minimal document with pdflatex (the test skips this part where it is missing)."""
+    (folder / "doc.tex").write_text("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
+                                    "\\begin{document}\n" + body + "\n\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=folder,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _render_markdown(text: str) -> str:
+    markdown_it = pytest.importorskip("markdown_it")
+    return markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+
+
+def test_report_captions_escape_the_set_name_and_labels_are_ascii(tmp_path):
+    data = tmp_path / "data"
+    _saved(data / f"{TRICKY}.npz", 5)
+    _saved(data / "[1] *star* _x_ $5 ~a~.npz", 6)
+    out = tmp_path / "out"
+    assert _report("--embeddings", str(data / f"{TRICKY}.npz"),
+                   "--embeddings", str(data / "[1] *star* _x_ $5 ~a~.npz"), "--out", str(out)) == 0
+    folder = next(p for p in out.iterdir() if (p / "metrics.json").exists()
+                  and json.loads((p / "metrics.json").read_text())["name"] == TRICKY)
+    tex = (folder / "metrics.tex").read_text()
+    assert f"\\caption{{Gap metrics: {TRICKY_TEX}}}" in tex
+    assert f"\\caption{{Retrieval: {TRICKY_TEX}}}" in tex
+    assert f"\\caption{{Gap correctors on held-out pairs: {TRICKY_TEX}}}" in tex
+    assert "\\label{tab:gap-my-run--1---50}" in tex
+    summary = (out / "summary.tex").read_text()
+    # a row that starts with [ must not be read as the optional argument of the \\ before it
+    assert "\n{}[1] *star* \\_x\\_ \\$5 \\textasciitilde{}a\\textasciitilde{} & " in summary
+    assert f"\n{TRICKY_TEX} & " in summary
+    md = (folder / "metrics.md").read_text()
+    assert md.startswith("# my_run \\#1 \\& 50%\n")
+    if shutil.which("pdflatex"):
+        _compile_latex(folder, "\\input{metrics.tex}\n\\input{../summary.tex}")
+
+
+def test_latex_rows_starting_with_a_bracket_or_star_keep_them():
+    import polars as pl
+
+    from workbench.export import to_latex
+
+    table = pl.DataFrame({"[name]": ["*starred*", "[0.1, 0.2]", "line\nbreak"], "x": [1.0, 2.0, 3.0]})
+    assert to_latex(table) == (
+        "\\begin{tabular}{lr}\n"
+        "\\toprule\n"
+        "{}[name] & x \\\\\n"
+        "\\midrule\n"
+        "{}*starred* & 1.000 \\\\\n"
+        "{}[0.1, 0.2] & 2.000 \\\\\n"
+        "line break & 3.000 \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}"
+    )
+
+
+MARKDOWN_NAMES = ["*bold*", "_x_", "a__b__c", "<b>hi</b>", "a|b", "[link](http://x)", "`code`", "~~gone~~",
+                  "&amp; &copy;", "$x$", "# not a heading", "back\\slash*", "image_to_text_R@1", "two\nlines"]
+
+
+def test_markdown_cells_and_headers_render_as_the_literal_text():
+    import html
+    import re
+
+    import polars as pl
+
+    from workbench.export import markdown_escape, to_markdown
+
+    table = pl.DataFrame({"name": MARKDOWN_NAMES, "*col*_x_": list(range(len(MARKDOWN_NAMES)))})
+    text = to_markdown(table)
+    assert "| image_to_text_R@1 " in text and "| a\\|b " in text and "| \\*bold\\* " in text
+    rendered = _render_markdown(text)
+    cells = [html.unescape(c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", rendered)]
+    assert cells[:2] == ["name", "*col*_x_"]
+    assert cells[2::2] == [n.replace("\n", " ") for n in MARKDOWN_NAMES]  # no markup, no HTML, no lost characters
+    for name in MARKDOWN_NAMES:
+        heading = _render_markdown(f"# {markdown_escape(name)}\n")
+        assert html.unescape(re.fullmatch(r"<h1>(.*)</h1>\n", heading).group(1)) == name.replace("\n", " ")

@@ -33,7 +33,15 @@ import polars as pl
 from workbench import gap
 from workbench._files import atomic_write
 from workbench.data import PairedEmbeddings
-from workbench.export import ExportError, provenance, save_figures, to_latex, to_markdown
+from workbench.export import (
+    ExportError,
+    latex_escape,
+    markdown_escape,
+    provenance,
+    save_figures,
+    to_latex,
+    to_markdown,
+)
 from workbench.figures import cosine_histogram_figure, gap_dimensions_figure, loss_landscape_figure, pca_figure
 
 __all__ = [
@@ -200,15 +208,17 @@ def write_report(
     gap_table = pl.DataFrame({"metric": list(metrics), "value": [metrics[k] for k in metrics]},
                              schema={"metric": pl.String, "value": pl.Float64})
     retrieval_table = pl.DataFrame({"metric": list(retrieval), "value": list(retrieval.values())})
-    tex = [to_latex(gap_table, caption=f"Gap metrics: {name}", label=f"tab:gap-{_slug(name)}"),
-           to_latex(retrieval_table, caption=f"Retrieval: {name}", label=f"tab:retrieval-{_slug(name)}")]
-    md = [f"# {name}\n", to_markdown(gap_table), "", to_markdown(retrieval_table)]
+    # the name is the user's: escaped in captions and headings; labels take an ASCII slug of it
+    tex_name, slug = latex_escape(name), _slug(name)
+    tex = [to_latex(gap_table, caption=f"Gap metrics: {tex_name}", label=f"tab:gap-{slug}"),
+           to_latex(retrieval_table, caption=f"Retrieval: {tex_name}", label=f"tab:retrieval-{slug}")]
+    md = [f"# {markdown_escape(name)}\n", to_markdown(gap_table), "", to_markdown(retrieval_table)]
     if comparison is not None:
         shown = ["centroid_distance", "relative_modality_gap",
                  *[c for c in comparison.columns if c.endswith("R@1")]]
         keep = ["corrector", *[c + suffix for c in shown for suffix in ("", "_lo", "_hi")]]
-        tex.append(to_latex(comparison.select(keep), caption=f"Gap correctors on held-out pairs: {name}",
-                            label=f"tab:correctors-{_slug(name)}"))
+        tex.append(to_latex(comparison.select(keep), caption=f"Gap correctors on held-out pairs: {tex_name}",
+                            label=f"tab:correctors-{slug}"))
         md += ["", to_markdown(comparison.select(keep))]
 
     # figures
@@ -231,7 +241,8 @@ def write_report(
         json.dump(record, handle, indent=2, default=str)
         handle.write("\n")
     with atomic_write(out / "metrics.tex", "w") as handle:
-        handle.write(f"% workbench report: {name}; provenance in metrics.json\n" + "\n\n".join(tex) + "\n")
+        handle.write(f"% workbench report: {' '.join(name.splitlines())}; provenance in metrics.json\n"
+                     + "\n\n".join(tex) + "\n")
     with atomic_write(out / "metrics.md", "w") as handle:
         handle.write("\n".join(md) + "\n")
 
@@ -255,7 +266,8 @@ def write_report(
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
+    """ASCII letters and digits of ``name``, the rest ``-``: safe in a LaTeX label under any engine."""
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in name).strip("-") or "set"
 
 
 def summary_table(reports: Sequence[ReportFiles]) -> pl.DataFrame:

@@ -6,7 +6,8 @@
   kaleido for a whole batch;
 - saving (``_save``): :func:`save_figure` / :func:`save_figures`, each file written atomically with a
   ``<stem>.provenance.json`` sidecar, and :func:`provenance`, the one provenance record of the package;
-- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`latex_escape`.
+- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`latex_escape`,
+  :func:`markdown_escape`.
 
 Importing this package loads neither plotly nor kaleido; they are imported when a figure is styled or exported.
 
@@ -34,7 +35,7 @@ from workbench.export._style import (
     VECTOR_POINTS_MAX,
     paper_figure,
 )
-from workbench.export._tables import latex_escape, to_latex, to_markdown
+from workbench.export._tables import latex_escape, markdown_escape, to_latex, to_markdown
 
 __all__ = [
     "COLUMN_WIDTHS",
@@ -53,6 +54,7 @@ __all__ = [
     "export_session",
     "find_browser",
     "latex_escape",
+    "markdown_escape",
     "paper_figure",
     "provenance",
     "save_figure",

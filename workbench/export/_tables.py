@@ -16,7 +16,7 @@ import polars as pl
 
 from workbench._params import check_int
 
-__all__ = ["latex_escape", "to_latex", "to_markdown"]
+__all__ = ["latex_escape", "markdown_escape", "to_latex", "to_markdown"]
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -24,6 +24,10 @@ _LATEX_SPECIAL = {
     "|": r"\textbar{}",
 }
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+# Markdown: characters that open inline markup (emphasis, code, links, HTML, entities, math, strikethrough) or end a
+# table cell; "_" only where it could emphasise (not inside a word, as in image_to_text_R@1)
+_MARKDOWN_RE = re.compile(r"[\\`*\[\]<>&$~|#]|(?<![^\W_])_|_(?![^\W_])")
 _DASH = {"latex": "--", "markdown": "–"}
 
 
@@ -35,7 +39,21 @@ def latex_escape(text: str) -> str:
     >>> print(latex_escape("R@1 & 95% CI_lo #2"))
     R@1 \& 95\% CI\_lo \#2
     """
-    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], str(text))
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], _LINE_BREAKS.sub(" ", str(text)))
+
+
+def markdown_escape(text: str) -> str:
+    r"""``text`` as literal Markdown inline text: characters that would start markup or end a table cell are
+    backslash-escaped, line breaks become spaces.
+
+    Underscores inside a word are left as they are (they never emphasise).
+
+    Examples
+    --------
+    >>> print(markdown_escape("*run* <1> | image_to_text_R@1 _x_"))
+    \*run\* \<1\> \| image_to_text_R@1 \_x\_
+    """
+    return _MARKDOWN_RE.sub(lambda m: "\\" + m.group(), _LINE_BREAKS.sub(" ", str(text)))
 
 
 def _missing(value: Any) -> bool:
@@ -58,9 +76,7 @@ def _cell(value: Any, digits: int, style: str) -> str:
         text = str(value)
     else:
         text = str(value)
-        if style == "latex":
-            return latex_escape(text)
-        return text.replace("|", r"\|").replace("\r", " ").replace("\n", " ")
+        return latex_escape(text) if style == "latex" else markdown_escape(text)
     if style == "latex":
         text = text.replace("inf", r"\infty")
         return f"${text}$" if text.startswith("-") or "infty" in text else text
@@ -123,7 +139,8 @@ def to_markdown(table: pl.DataFrame, *, digits: int = 3, intervals: bool = True)
     Returns
     -------
     str
-        Lines without a trailing newline; numeric columns right-aligned; a missing value (null or NaN) is ``–``.
+        Lines without a trailing newline; numeric columns right-aligned; a missing value (null or NaN) is ``–``;
+        strings and column names are escaped (:func:`markdown_escape`), so they show as written.
 
     Examples
     --------
@@ -137,7 +154,7 @@ def to_markdown(table: pl.DataFrame, *, digits: int = 3, intervals: bool = True)
     | GapShift() |                 – |
     """
     columns, numeric, rows = _table_cells(table, digits, intervals, "markdown")
-    header = [c.replace("|", r"\|") for c in columns]
+    header = [markdown_escape(c) for c in columns]
     widths = [max(3, len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(header)]
 
     def line(cells: Sequence[str]) -> str:
@@ -149,20 +166,29 @@ def to_markdown(table: pl.DataFrame, *, digits: int = 3, intervals: bool = True)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
+def _latex_row(cells: Sequence[str]) -> str:
+    # a row starting with [ or * would be read as the optional argument or star of the \\ or rule before it
+    line = " & ".join(cells)
+    return ("{}" if line.startswith(("[", "*")) else "") + line + r" \\"
+
+
 def to_latex(table: pl.DataFrame, *, caption: str | None = None, label: str | None = None, digits: int = 3,
              intervals: bool = True) -> str:
     r"""A metric table as a booktabs LaTeX ``tabular`` (in a ``table`` float when given a caption or label).
 
     Needs ``\usepackage{booktabs}``. Intervals are folded as in :func:`to_markdown`, in math mode:
     ``$0.552 \pm 0.021$`` (asymmetric ones ``$0.552\;[0.531, 0.601]$``); strings and column names have LaTeX's
-    special characters escaped (:func:`latex_escape`); missing values are ``--`` (an en dash); negative numbers
-    are in math mode so the minus is a minus sign; numeric columns are right-aligned (``r``), others ``l``.
+    special characters escaped (:func:`latex_escape`), and a row that starts with ``[`` or ``*`` gets ``{}`` before
+    it (else LaTeX reads it as an argument of the ``\\`` or rule above); missing values are ``--`` (an en dash);
+    negative numbers are in math mode so the minus is a minus sign; numeric columns are right-aligned (``r``),
+    others ``l``.
 
     Parameters
     ----------
     table : polars.DataFrame
     caption, label : str, optional
-        Inserted verbatim: they are LaTeX (so a caption may cite, and must escape ``%`` itself).
+        Inserted verbatim: they are LaTeX (so a caption may cite, and must escape ``%`` itself; pass user text such
+        as a file name through :func:`latex_escape`).
     digits, intervals
         As in :func:`to_markdown`.
 
@@ -189,9 +215,9 @@ def to_latex(table: pl.DataFrame, *, caption: str | None = None, label: str | No
     lines = [
         "\\begin{tabular}{" + "".join("r" if num else "l" for num in numeric) + "}",
         "\\toprule",
-        " & ".join(latex_escape(c) for c in columns) + r" \\",
+        _latex_row([latex_escape(c) for c in columns]),
         "\\midrule",
-        *(" & ".join(r) + r" \\" for r in rows),
+        *(_latex_row(r) for r in rows),
         "\\bottomrule",
         "\\end{tabular}",
     ]
