@@ -100,6 +100,7 @@ def test_a_store_folder_named_tilde_is_not_the_home_folder(tmp_path, monkeypatch
     store = workbench.store.open("~")
     assert store.ids().to_list() == ["a", "b"]
     assert store.scan().collect()["id"].to_list() == ["a", "b"]
+    np.testing.assert_array_equal(store.to_embeddings().vectors, np.eye(2, dtype=np.float32))  # unit rows of 3 I
 
 
 def test_embedding_files_in_folders_with_glob_characters(tmp_path):
