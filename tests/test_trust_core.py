@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench import gap, probes, retrieval, zeroshot
+from workbench import compare, gap, probes, retrieval, zeroshot
+from workbench.correct import AblateGapDimensions, LinearAdapter
 from workbench.data import PairedEmbeddings
 
 
@@ -71,6 +72,121 @@ def _search():
 
 def _index(**kw):
     return _search().Index(np.random.default_rng(0).normal(size=(200, 6)), threads=1, **kw)
+
+
+# -- 13.2: size and count parameters -----------------------------------------------------------------------------------
+# (id, call(value), parameter name): every call is valid except for the parameter under test
+SIZE_PARAMETERS = [
+    ("evaluate_retrieval.ks", lambda v: retrieval.evaluate_retrieval(A, B, np.arange(len(A)), ks=v), "ks"),
+    ("evaluate_retrieval.chunk_size",
+     lambda v: retrieval.evaluate_retrieval(A, B, np.arange(len(A)), chunk_size=v), "chunk_size"),
+    ("evaluate_retrieval.chunk_size.one_way",
+     lambda v: retrieval.evaluate_retrieval(A, B, np.arange(len(A)), chunk_size=v,
+                                            directions=("image_retrieval",)), "chunk_size"),
+    ("evaluate_queries.ks", lambda v: retrieval.evaluate_queries(A, B, EYE, ks=v), "ks"),
+    ("evaluate_queries.chunk_size", lambda v: retrieval.evaluate_queries(A, B, EYE, chunk_size=v), "chunk_size"),
+    ("per_query_ranks.chunk_size", lambda v: retrieval.per_query_ranks(A, B, EYE, chunk_size=v), "chunk_size"),
+    ("first_relevant_ranks.chunk_size",
+     lambda v: retrieval.first_relevant_ranks(A, B, EYE, chunk_size=v), "chunk_size"),
+    ("matched_ranks.chunk_size", lambda v: retrieval.matched_ranks(A, B, chunk_size=v), "chunk_size"),
+    ("recall_at_k.ks", lambda v: retrieval.recall_at_k(RANKS, ks=v), "ks"),
+    ("RankResult.recall.k", lambda v: retrieval.per_query_ranks(A, B, EYE).recall(v), "k"),
+    ("bootstrap_ci.n_resamples", lambda v: retrieval.bootstrap_ci(RANKS <= 5, n_resamples=v), "n_resamples"),
+    ("paired_bootstrap_test.k", lambda v: retrieval.paired_bootstrap_test(RANKS, RANKS[::-1], k=v), "k"),
+    ("paired_bootstrap_test.n_resamples",
+     lambda v: retrieval.paired_bootstrap_test(RANKS, RANKS[::-1], n_resamples=v), "n_resamples"),
+    ("gap_shares.ks", lambda v: gap.gap_shares(A, B, ks=v), "ks"),
+    ("gap_dimensions.k", lambda v: gap.gap_dimensions(A, B, k=v), "k"),
+    ("gap_report.max_rows", lambda v: gap.gap_report(A, B, probe=False, max_rows=v), "max_rows"),
+    ("uniformity.max_rows", lambda v: gap.uniformity(A, max_rows=v), "max_rows"),
+    ("core_metrics.ks", lambda v: gap.core_metrics(_paired(), A, B, ks=v), "ks"),
+    ("core_metrics.uniformity_rows", lambda v: gap.core_metrics(_paired(), A, B, uniformity_rows=v),
+     "uniformity_rows"),
+    ("cosine_histograms.bins", lambda v: gap.cosine_histograms(A, B, bins=v), "bins"),
+    ("clip_loss.batch_size", lambda v: gap.clip_loss(A, B, batch_size=v), "batch_size"),
+    ("gap_loss_landscape.batch_size", lambda v: gap.gap_loss_landscape(A, B, deltas=(0.0,), batch_size=v),
+     "batch_size"),
+    ("ShiftedGap.ks", lambda v: gap.ShiftedGap(_paired(), ks=v), "ks"),
+    ("ShiftedGap.batch_size", lambda v: gap.ShiftedGap(_paired(), batch_size=v), "batch_size"),
+    ("ShiftedGap.uniformity_rows", lambda v: gap.ShiftedGap(_paired(), uniformity_rows=v), "uniformity_rows"),
+    ("recall_keys.ks", lambda v: gap.recall_keys(v), "ks"),
+    ("AblateGapDimensions.k", lambda v: AblateGapDimensions(k=v).fit(A, B), "k"),
+    ("LinearAdapter.dim", lambda v: LinearAdapter(dim=v, epochs=1).fit(A, B), "dim"),
+    ("LinearAdapter.epochs", lambda v: LinearAdapter(epochs=v).fit(A, B), "epochs"),
+    ("LinearAdapter.batch_size", lambda v: LinearAdapter(epochs=1, batch_size=v).fit(A, B), "batch_size"),
+    ("linear_probe.folds", lambda v: probes.linear_probe(A, _labels(), folds=v), "folds"),
+    ("linear_probe.max_iter", lambda v: probes.linear_probe(A, _labels(), max_iter=v), "max_iter"),
+    ("modality_probe_accuracy.folds", lambda v: probes.modality_probe_accuracy(A, B, folds=v), "folds"),
+    ("fusion_probe.folds", lambda v: probes.fusion_probe(A, B, labels=_labels(), folds=v), "folds"),
+    ("cross_modal_transfer.folds",
+     lambda v: probes.cross_modal_transfer(A, _labels(), B, _labels(), folds=v), "folds"),
+    ("compare_correctors.ks", lambda v: compare.compare_correctors(_paired(), [], ks=v, probe=False), "ks"),
+    ("compare_correctors.n_resamples",
+     lambda v: compare.compare_correctors(_paired(), [], n_resamples=v, probe=False), "n_resamples"),
+    ("mixed_index_report.k", lambda v: compare.mixed_index_report(A, B, k=v), "k"),
+    ("mixed_index_report.chunk_size", lambda v: compare.mixed_index_report(A, B, chunk_size=v), "chunk_size"),
+    ("classify.ks", lambda v: _zeroshot(ks=v), "ks"),
+    ("classify.chunk_size", lambda v: _zeroshot(chunk_size=v), "chunk_size"),
+    ("ZeroShotResult.top_k.k", lambda v: _zeroshot().top_k(v), "k"),
+    ("build_classifier.classes_per_call",
+     lambda v: zeroshot.build_classifier(["x", "y"], lambda p: np.ones((len(p), 2)), "a {}", classes_per_call=v),
+     "classes_per_call"),
+    ("zero_shot_classify.ks",
+     lambda v: zeroshot.zero_shot_classify(A[:, :2], ["x", "y"], lambda p: np.eye(2)[[len(q) % 2 for q in p]],
+                                           "a {}", ks=v), "ks"),
+    ("open_clip_text_encoder.batch_size",
+     lambda v: zeroshot.open_clip_text_encoder(object(), lambda t: t, device="cpu", batch_size=v), "batch_size"),
+    ("project.batch_size", lambda v: _project(batch_size=v), "batch_size"),
+    ("project.workers", lambda v: _project(workers=v), "workers"),
+    ("project.seed", lambda v: _project(seed=v), "seed"),
+    ("Index.search.k", lambda v: _index().search(A[:2], k=v), "k"),
+    ("Index.recall_at.k", lambda v: _index().recall_at(k=v), "k"),
+    ("Index.recall_at.sample", lambda v: _index().recall_at(sample=v), "sample"),
+    ("Index.M", lambda v: _index(kind="hnsw", M=v), "M"),
+    ("Index.nprobe", lambda v: _index(kind="ivf", nlist=2, nprobe=v), "nprobe"),
+    ("Index.set_params.nprobe", lambda v: _index(kind="ivf", nlist=2).set_params(nprobe=v), "nprobe"),
+    ("recall_at_k_faiss.ks", lambda v: _search().recall_at_k_faiss(A, B, EYE, ks=v), "ks"),
+]
+
+BAD_SIZES = [0, -1, 1.5, True, "3"]
+
+
+def _bad_values(label: str, name: str) -> list:
+    if name == "ks":
+        # zero-shot's ks also takes one k (ks=5 is top-5)
+        return [(0,), (-1,), (1.5,), ()] + ([] if label.startswith(("classify", "zero_shot")) else [5])
+    if name == "seeds" or label.endswith(".seed") or label == "LinearAdapter.epochs":  # epochs=0 keeps the start
+        return [-1, 1.5, True, "3"]
+    return BAD_SIZES
+
+
+@pytest.mark.parametrize(
+    ("call", "name", "bad"),
+    [pytest.param(call, name, bad, id=f"{label}={bad!r}") for label, call, name in SIZE_PARAMETERS
+     for bad in _bad_values(label, name)],
+)
+def test_size_parameters_refuse_non_positive_and_non_integer_values(call, name, bad):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call(bad)
+
+
+# -- 13.2: the reported cases, and a size whose range depends on the data ---------------------------------------------
+def test_retrieval_and_gap_shares_reported_cases_raise_naming_the_parameter():
+    t2i = np.arange(len(A))
+    for kwargs, name in (({"chunk_size": -1}, "chunk_size"), ({"ks": (-1,)}, "ks"), ({"ks": (1.5,)}, "ks")):
+        with pytest.raises(ValueError, match=name):
+            retrieval.evaluate_retrieval(A, B, t2i, **kwargs)
+    with pytest.raises(ValueError, match="ks"):
+        gap.gap_shares(A, B, ks=(0,))
+
+
+def test_mixed_index_k_beyond_the_other_items_is_refused():
+    # 2N - 1 other items: k = 2N would count the query itself (scored -inf) among its own top k
+    n = len(A)
+    assert compare.mixed_index_report(A, B, k=2 * n - 1)["same_modality_at_k"].to_list() == pytest.approx(
+        [(n - 1) / (2 * n - 1)] * 2)  # every other item is retrieved: n - 1 of them share the modality
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 47\]"):
+        compare.mixed_index_report(A, B, k=2 * n)
 
 
 # -- 13.3: huge and tiny float64 rows ---------------------------------------------------------------------------------
