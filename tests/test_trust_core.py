@@ -246,3 +246,35 @@ def test_gap_retrieval_and_correctors_ignore_the_scale_of_rows(scale_a, scale_b)
     assert probes.modality_probe_accuracy(a2, b2).accuracy == probes.modality_probe_accuracy(A, B).accuracy
     scores = zeroshot.classify(a2, B[:3] * scale_b, ["x", "y", "z"]).scores
     np.testing.assert_allclose(scores, zeroshot.classify(A, B[:3], ["x", "y", "z"]).scores, rtol=0, atol=1e-6)
+
+
+# -- 13.15: the interval over seeds ------------------------------------------------------------------------------------
+def test_seed_interval_is_students_t_interval():
+    import polars as pl
+    from scipy import stats
+
+    from workbench.train import summarise_seeds
+
+    values = np.array([0.2, 0.4, 0.3, 0.5, 0.45])
+    runs = pl.DataFrame({"n_pairs": [10] * 5, "seed": range(5), "r1": values})
+    row = summarise_seeds(runs, "n_pairs").row(0, named=True)
+    # by hand: mean +- t(0.975, n - 1) * sd / sqrt(n), and scipy's own t interval
+    half = stats.t.ppf(0.975, 4) * values.std(ddof=1) / np.sqrt(5)
+    assert (row["r1_lo"], row["r1_hi"]) == pytest.approx((values.mean() - half, values.mean() + half), rel=1e-12)
+    lo, hi = stats.t.interval(0.95, 4, loc=values.mean(), scale=stats.sem(values))
+    assert (row["r1_lo"], row["r1_hi"]) == pytest.approx((lo, hi), rel=1e-12)
+
+
+def test_seed_interval_covers_the_true_mean_95_percent_of_the_time_with_three_seeds():
+    import polars as pl
+
+    from workbench.train import summarise_seeds
+
+    draws, seeds = 2000, 3
+    values = np.random.default_rng(13).normal(loc=0.5, scale=0.1, size=(draws, seeds))
+    runs = pl.DataFrame({"draw": np.repeat(np.arange(draws), seeds), "seed": np.tile(np.arange(seeds), draws),
+                         "r1": values.ravel()})
+    summary = summarise_seeds(runs, "draw")
+    assert summary.height == draws and set(summary["seeds"].to_list()) == {seeds}
+    covered = ((summary["r1_lo"] <= 0.5) & (summary["r1_hi"] >= 0.5)).mean()
+    assert 0.93 <= covered <= 0.97  # 1.96 standard errors cover about 81% with 3 seeds
