@@ -136,6 +136,12 @@ SIZE_PARAMETERS = [
                                            "a {}", ks=v), "ks"),
     ("open_clip_text_encoder.batch_size",
      lambda v: zeroshot.open_clip_text_encoder(object(), lambda t: t, device="cpu", batch_size=v), "batch_size"),
+    ("ContrastiveTrainer.epochs", lambda v: _trainer(epochs=v), "epochs"),
+    ("ContrastiveTrainer.batch_size", lambda v: _trainer(batch_size=v), "batch_size"),
+    ("ContrastiveTrainer.embed.batch_size",
+     lambda v: _trainer().embed("a", A.astype(np.float32), batch_size=v), "batch_size"),
+    ("learning_curve.sizes", lambda v: _learning_curve(sizes=[v]), "sizes"),
+    ("learning_curve.seeds", lambda v: _learning_curve(sizes=[4], seeds=[v]), "seeds"),
     ("project.batch_size", lambda v: _project(batch_size=v), "batch_size"),
     ("project.workers", lambda v: _project(workers=v), "workers"),
     ("project.seed", lambda v: _project(seed=v), "seed"),
@@ -278,3 +284,49 @@ def test_seed_interval_covers_the_true_mean_95_percent_of_the_time_with_three_se
     assert summary.height == draws and set(summary["seeds"].to_list()) == {seeds}
     covered = ((summary["r1_lo"] <= 0.5) & (summary["r1_hi"] >= 0.5)).mean()
     assert 0.93 <= covered <= 0.97  # 1.96 standard errors cover about 81% with 3 seeds
+
+
+# -- 13.18: a fixed temperature is the one trained with ----------------------------------------------------------------
+@pytest.mark.parametrize("tau", [3.0, 1.5, 0.005, 0.0, -0.1])
+@pytest.mark.parametrize("learn", [False, True])
+def test_temperature_outside_the_trained_range_is_refused(tau, learn):
+    with pytest.raises(ValueError, match=r"temperature must lie in \[0\.01, 1\.0\]"):
+        _trainer(temperature=tau, learn_temperature=learn)
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.3, 1.0])
+def test_fixed_temperatures_in_range_are_trained_as_given(tau):
+    a = np.random.default_rng(3).normal(size=(16, 6)).astype(np.float32)
+    trainer = _trainer(temperature=tau, learn_temperature=False, epochs=2, batch_size=8).fit(a, a[::-1].copy())
+    assert trainer.history_["temperature"].to_list() == pytest.approx([tau, tau], rel=1e-12)
+    assert trainer.temperature_ == pytest.approx(tau, rel=1e-12)
+
+
+def test_temperature_changed_after_construction_is_refused_at_fit():
+    a = np.random.default_rng(3).normal(size=(16, 6)).astype(np.float32)
+    trainer = _trainer(learn_temperature=False)
+    trainer.temperature = 3.0
+    with pytest.raises(ValueError, match=r"temperature must lie in \[0\.01, 1\.0\]"):
+        trainer.fit(a, a)
+
+
+def test_temperature_study_refuses_temperatures_it_would_not_train_with():
+    from workbench.train import ValidationSet, temperature_study
+
+    a = np.random.default_rng(4).normal(size=(16, 6)).astype(np.float32)
+    b = a[::-1].copy()
+    val = ValidationSet(a, b)
+
+    def fixed(tau, seed):
+        return _trainer(temperature=tau, learn_temperature=False, epochs=1, batch_size=8, seed=seed)
+
+    with pytest.raises(ValueError, match=r"temperatures must lie in \[0\.01, 1\.0\], got 3\.0"):
+        temperature_study(fixed, a, b, val, temperatures=(0.1, 3.0))
+    with pytest.raises(ValueError, match="learn_temperature=False"):  # the trainer would learn tau
+        temperature_study(lambda tau, s: _trainer(temperature=tau, epochs=1, batch_size=8), a, b, val,
+                          temperatures=(0.1,))
+    with pytest.raises(ValueError, match=r"temperature=0\.1"):  # the trainer ignores tau
+        temperature_study(lambda tau, s: _trainer(learn_temperature=False, epochs=1, batch_size=8), a, b, val,
+                          temperatures=(0.1,))
+    table = temperature_study(fixed, a, b, val, temperatures=(0.01, 1.0), seeds=(0, 1))
+    assert table["temperature"].to_list() == [0.01, 0.01, 1.0, 1.0]
