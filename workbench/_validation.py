@@ -33,21 +33,79 @@ def as_matrix(values: Any, what: str) -> np.ndarray:
     return arr
 
 
-def row_norms(arr: np.ndarray, what: str) -> np.ndarray:
-    """float64 row norms after checking for NaN/inf and zero-norm rows (each named with how many rows have it)."""
+#: The smallest normal float64: a sum of squares below it has lost bits to underflow (or is 0).
+_TINY64 = np.finfo(np.float64).tiny
+
+
+def _extreme_rows(arr: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """Rows whose float64 sum of squares overflowed to inf or underflowed (to 0 or a subnormal) although the row is
+    finite and not all zero: float64 values above ~1e154 or below ~1e-154. Ordinary rows never qualify."""
+    rows = np.flatnonzero(~(squares >= _TINY64) | (squares == np.inf))
+    if len(rows):
+        rows = rows[np.abs(arr[rows]).max(axis=1) > 0]
+    return rows
+
+
+def _scaled(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows / peak, peak)`` in float64, ``peak`` each row's largest absolute value (> 0): entries in [-1, 1]
+    whose sum of squares (in [1, D]) neither overflows nor underflows."""
+    peak = np.abs(rows).max(axis=1).astype(np.float64)
+    return rows.astype(np.float64) / peak[:, None], peak
+
+
+def _unit_extremes(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit float64 rows ``arr[rows]`` (see :func:`_extreme_rows`), normalised after scaling by their peak value."""
+    scaled, _ = _scaled(arr[rows])
+    return scaled / np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]
+
+
+def _checked_norms(arr: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """float64 row norms and the rows whose plain sum of squares over- or underflowed (see :func:`row_norms`)."""
     if arr.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
         if len(bad):
             kinds = " and ".join(k for k, f in (("NaN", np.isnan), ("inf", np.isinf)) if f(arr[bad]).any())
             raise ValueError(f"{what}: {len(bad)} of {len(arr)} rows contain {kinds} ({describe_rows(bad)})")
-    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64))
+    with np.errstate(over="ignore", under="ignore"):  # such rows are measured again below
+        squares = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
+    norms = np.sqrt(squares)
+    extreme = _extreme_rows(arr, squares)
+    if len(extreme):
+        scaled, peak = _scaled(arr[extreme])
+        with np.errstate(over="ignore"):  # inf above ~1e308 / sqrt(D): the unit helpers divide the scaled rows
+            norms[extreme] = peak * np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
     zero = np.flatnonzero(norms == 0)
     if len(zero):
         raise ValueError(
             f"{what}: {len(zero)} of {len(arr)} rows have zero norm ({describe_rows(zero)}); "
             "they have no direction and cannot be L2-normalised"
         )
-    return norms
+    return norms, extreme
+
+
+def row_norms(arr: np.ndarray, what: str) -> np.ndarray:
+    """float64 row norms after checking for NaN/inf and zero-norm rows (each named with how many rows have it).
+
+    A row of float64 values so large (above ~1e154) or small (below ~1e-154) that its sum of squares overflows or
+    underflows is measured after scaling by its largest absolute value (ordinary rows: the plain float64 sum, bit
+    for bit); its norm may still be inf above ~1e308 / sqrt(D), so divide rows with :func:`unit_rows64` or
+    :func:`unit_rows32` rather than by these norms.
+
+    Examples
+    --------
+    >>> row_norms(np.array([[3e200, 4e200], [3e-200, 4e-200]]), "x") / [1e200, 1e-200]
+    array([5., 5.])
+    """
+    return _checked_norms(arr, what)[0]
+
+
+def _unit64(arr: np.ndarray, what: str) -> np.ndarray:
+    """Unit float64 rows: ``arr / norms`` except rows whose sum of squares over- or underflowed, scaled first."""
+    norms, extreme = _checked_norms(arr, what)
+    out = np.asarray(arr, dtype=np.float64) / norms[:, None]
+    if len(extreme):
+        out[extreme] = _unit_extremes(arr, extreme)
+    return out
 
 
 #: A float32 row whose float64 sum of squares is within this of 1 is already unit length to float32 precision and
@@ -74,14 +132,14 @@ def unit_rows32(values: Any, what: str, *, copy: bool = False, chunk: int = 1024
     """
     arr = as_matrix(values, what)
     if arr.dtype != np.float32:
-        return _divide_by_norms(arr, row_norms(arr, what), chunk)
+        return _divide_by_norms(arr, *_checked_norms(arr, what), chunk)
     squares = np.concatenate([np.einsum("ij,ij->i", arr[a : a + chunk], arr[a : a + chunk], dtype=np.float64)
                               for a in range(0, len(arr), chunk)])  # NaN and inf propagate: never unit
     redo = np.flatnonzero(~(np.abs(squares - 1.0) <= UNIT_SQUARED_TOLERANCE))
     if len(redo) == 0:
         return np.array(arr, order="C", copy=True) if copy else np.ascontiguousarray(arr)
     if len(redo) == len(arr):
-        return _divide_by_norms(arr, row_norms(arr, what), chunk)
+        return _divide_by_norms(arr, row_norms(arr, what), np.empty(0, np.int64), chunk)
     rows = arr[redo]
     try:
         norms = row_norms(rows, what)
@@ -89,16 +147,19 @@ def unit_rows32(values: Any, what: str, *, copy: bool = False, chunk: int = 1024
         row_norms(arr, what)  # raises again, naming the rows by their place in ``values``
         raise
     out = np.array(arr, order="C", copy=True)
-    out[redo] = _divide_by_norms(rows, norms, chunk)
+    out[redo] = _divide_by_norms(rows, norms, np.empty(0, np.int64), chunk)
     return out
 
 
-def _divide_by_norms(arr: np.ndarray, norms: np.ndarray, chunk: int) -> np.ndarray:
-    """``arr / norms[:, None]`` in float64, rounded once to float32, in cache-sized chunks (twice as fast)."""
+def _divide_by_norms(arr: np.ndarray, norms: np.ndarray, extreme: np.ndarray, chunk: int) -> np.ndarray:
+    """``arr / norms[:, None]`` in float64, rounded once to float32, in cache-sized chunks (twice as fast); the
+    ``extreme`` rows (sum of squares over- or underflowed) are scaled by their peak value first."""
     out = np.empty(arr.shape, dtype=np.float32)
     for a in range(0, len(arr), chunk):
         np.divide(arr[a : a + chunk], norms[a : a + chunk, None], out=out[a : a + chunk], dtype=np.float64,
                   casting="unsafe")
+    if len(extreme):
+        out[extreme] = _unit_extremes(arr, extreme)
     return out
 
 
@@ -110,8 +171,7 @@ def unit_rows64(values: Any, what: str) -> np.ndarray:
     >>> unit_rows64([[3.0, 4.0]], "x")
     array([[0.6, 0.8]])
     """
-    arr = as_matrix(values, what).astype(np.float64)
-    return arr / row_norms(arr, what)[:, None]
+    return _unit64(as_matrix(values, what).astype(np.float64), what)
 
 
 def relevance_pairs(
@@ -174,7 +234,10 @@ def unit_matrix32(arr: np.ndarray, what: str) -> np.ndarray:
     The rule of the retrieval engine and the FAISS index, so that one set of rows gets the same scores in both (rows
     checked for NaN/inf and zero norm by :func:`row_norms`).
     """
-    norms = row_norms(arr, what)
+    norms, extreme = _checked_norms(arr, what)
     if arr.dtype == np.float32 and np.all(np.abs(norms - 1.0) < 1e-6):
         return np.ascontiguousarray(arr)
-    return np.ascontiguousarray((arr / norms[:, None]).astype(np.float32))
+    out = arr / norms[:, None]
+    if len(extreme):
+        out[extreme] = _unit_extremes(arr, extreme)
+    return np.ascontiguousarray(out.astype(np.float32))

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._params import InvalidParameterError, check_int, check_ints
 from workbench.data import PairedEmbeddings
 from workbench.gap import gap_report
 from workbench.retrieval import count_at_least, first_relevant_ranks
@@ -128,8 +129,9 @@ def compare_correctors(
     >>> bool(table["centroid_distance"][1] < 0.1 < table["centroid_distance"][0])
     True
     """
-    if n_resamples < 10:
-        raise ValueError(f"n_resamples must be at least 10 for a 95% interval, got {n_resamples}")
+    ks = check_ints(ks, "ks")
+    if check_int(n_resamples, "n_resamples") < 10:
+        raise InvalidParameterError(f"n_resamples must be at least 10 for a 95% interval, got {n_resamples}")
     named: list[tuple[str, Any]] = [("none", None)]
     items = correctors.items() if isinstance(correctors, Mapping) else ((_name(c), c) for c in correctors)
     named += [(str(k), v) for k, v in items]
@@ -207,8 +209,9 @@ def mixed_index_report(
     [('none', 'image'), ('none', 'text'), ('MeanCenter()', 'image'), ('MeanCenter()', 'text')]
     """
     paired = _as_paired(a, b)
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+    # more than the other items would count the query itself (scored -inf) among its own top k
+    k = check_int(k, "k", high=len(paired.a) + len(paired.b) - 1)
+    chunk_size = check_int(chunk_size, "chunk_size")
     named: list[tuple[str, Any]] = [("none", None)]
     items = correctors.items() if isinstance(correctors, Mapping) else ((_name(c), c) for c in correctors)
     named += [(str(n), c) for n, c in items]

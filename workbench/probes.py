@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench._params import check_int, check_number, check_seed
+from workbench._params import InvalidParameterError, check_int, check_number, check_seed
 from workbench._validation import describe_rows, unit_rows64
 from workbench.data import Embeddings, PairedEmbeddings
 
@@ -161,9 +161,9 @@ def _encode(*label_lists: list[Any]) -> tuple[list[np.ndarray], list[Any]]:
 def _check_options(folds: Any, seed: Any, C: Any, max_iter: Any) -> None:
     # folds keeps its own wording ("folds must be at least 2"; check_int would say "an integer >= 2")
     if isinstance(folds, bool) or not isinstance(folds, int | np.integer):
-        raise TypeError(f"folds must be an integer, got {type(folds).__name__}")
+        raise InvalidParameterError(f"folds must be an integer, got {type(folds).__name__}")
     if folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
+        raise InvalidParameterError(f"folds must be at least 2, got {folds}")
     check_seed(seed)
     check_number(C, "C", low=0.0, inclusive=False)
     check_int(max_iter, "max_iter")

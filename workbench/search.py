@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench._params import check_choice, check_int, check_ints
+from workbench._params import check_choice, check_int, check_ints, check_seed
 from workbench._threads import available_cores, faiss_threads
 from workbench._validation import as_matrix, relevance_pairs, unit_matrix32
 
@@ -160,6 +160,9 @@ class Index:
         if unknown:
             raise TypeError(f"kind={kind!r} takes parameters {sorted(_PARAMS[kind])}, got unexpected {unknown}")
         threads = check_int(threads, "threads", allow_none=True)
+        seed = check_seed(seed)
+        for name, value in params.items():  # M, ef_construction, ef_search, nprobe; nlist and train_size may be None
+            params[name] = check_int(value, name, allow_none=_PARAMS[kind][name] is None)
         faiss = _faiss()
         self.kind, self.metric, self.seed = kind, metric, seed
         self.threads = threads or available_cores()
@@ -256,9 +259,7 @@ class Index:
         if unknown:
             raise TypeError(f"kind={self.kind!r} can change {sorted(allowed)} after building, got {unknown}")
         for name, value in params.items():
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            self.params[name] = int(value)
+            self.params[name] = check_int(value, name)
         if "ef_search" in params:
             self._index.hnsw.efSearch = self.params["ef_search"]
         if "nprobe" in params:
@@ -365,11 +366,11 @@ class Index:
         """
         faiss = _faiss()
         k = check_int(k, "k", high=len(self))
+        sample = check_int(sample, "sample")
         if self.kind == "exact":
             return 1.0
         base = self.vectors
         if queries is None:
-            sample = check_int(sample, "sample")
             rng = np.random.default_rng(self.seed if seed is None else seed)
             q = base[np.sort(rng.choice(len(base), size=min(sample, len(base)), replace=False))]
         else:

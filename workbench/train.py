@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from workbench._contrastive import symmetric_info_nce
-from workbench._params import check_choice, check_int, check_number
+from workbench._params import InvalidParameterError, check_choice, check_int, check_number, check_seed
 from workbench._threads import torch_threads
 
 __all__ = [
@@ -41,6 +41,21 @@ class ValidationSet:
     relevance: np.ndarray | None = None
 
 
+#: The range training keeps the temperature in (the logit scale 1 / tau in [1, 100], as CLIP clamps it at 100).
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 1.0
+
+
+def _check_temperature(value: Any, name: str = "temperature") -> float:
+    tau = check_number(value, name)
+    if not MIN_TEMPERATURE <= tau <= MAX_TEMPERATURE:
+        raise InvalidParameterError(
+            f"{name} must lie in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {value!r}: training keeps the "
+            "temperature in that range (logit scale at most 100, as CLIP), so another value would silently train "
+            "at a clamped one"
+        )
+    return tau
+
+
 class ContrastiveTrainer:
     """Train two towers so that paired items land close together on the unit sphere.
 
@@ -50,10 +65,12 @@ class ContrastiveTrainer:
         See :mod:`workbench.towers`. Both must output the same dimension.
     loss : "infonce" or "sigmoid"
         Symmetric InfoNCE (CLIP) or the pairwise sigmoid loss (SigLIP, with a learnable bias).
-    temperature : float, default 0.07
-        Initial temperature tau (logits are ``a @ b.T / tau``).
+    temperature : float in [0.01, 1], default 0.07
+        Initial (or fixed) temperature tau (logits are ``a @ b.T / tau``); values outside the range training keeps
+        tau in raise a ValueError rather than being clamped.
     learn_temperature : bool, default True
-        Learn ``log(1 / tau)`` (clamped to tau >= 0.01, as CLIP); False keeps tau fixed (temperature studies).
+        Learn ``log(1 / tau)`` (kept in tau >= 0.01, as CLIP clamps its logit scale at 100, and tau <= 1);
+        False keeps tau fixed (temperature studies). Either way ``temperature`` must lie in [0.01, 1].
     train_a, train_b : bool
         False freezes that tower (LiT; progressive alignment to a frozen space).
     epochs, batch_size, lr, weight_decay, seed, device
@@ -89,10 +106,14 @@ class ContrastiveTrainer:
     ) -> None:
         check_int(threads, "threads", allow_none=True)
         check_choice(loss, "loss", ("infonce", "sigmoid"))
-        check_number(temperature, "temperature", low=0.0, inclusive=False)
+        _check_temperature(temperature)
         if not (train_a or train_b):
             raise ValueError("at least one tower must be trained (train_a or train_b)")
         check_int(batch_size, "batch_size", low=2)  # a contrastive batch needs negatives
+        check_int(epochs, "epochs")
+        check_number(lr, "lr", low=0.0, inclusive=False)
+        check_number(weight_decay, "weight_decay", low=0.0)
+        check_seed(seed)
         self.tower_a, self.tower_b = tower_a, tower_b
         self.loss, self.temperature, self.learn_temperature = loss, temperature, learn_temperature
         self.train_a, self.train_b = train_a, train_b
@@ -114,6 +135,7 @@ class ContrastiveTrainer:
         import torch
         from tqdm.auto import tqdm
 
+        _check_temperature(self.temperature)  # the clamp below would silently train at another temperature
         xa = self.tower_a.prepare(items_a).to(self.device)
         xb = self.tower_b.prepare(items_b).to(self.device)
         if len(xa) != len(xb):
@@ -189,6 +211,7 @@ class ContrastiveTrainer:
         tower = {"a": self.tower_a, "b": self.tower_b}.get(side)
         if tower is None:
             raise ValueError(f"side must be 'a' or 'b', got {side!r}")
+        batch_size = check_int(batch_size, "batch_size")
         x = tower.prepare(items)
         tower.eval()
         out = []
@@ -250,12 +273,19 @@ def _interval(values: Sequence[float]) -> tuple[float, float, float]:
     v = np.asarray(values, dtype=np.float64)
     if len(v) < 2:
         return float(v.mean()), float("nan"), float("nan")
-    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v))  # normal-approximation 95% interval over seeds
+    from scipy.stats import t  # scipy comes with scikit-learn
+
+    # Student's t, n - 1 degrees of freedom: 4.30 standard errors with 3 seeds (1.96 would cover ~81%)
+    half = float(t.ppf(0.975, len(v) - 1)) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
 def summarise_seeds(runs: pl.DataFrame, by: str, metrics: Sequence[str] | None = None) -> pl.DataFrame:
-    """Per value of ``by``: the mean of each metric over seeds with a normal-approximation 95% interval.
+    """Per value of ``by``: the mean of each metric over seeds with a Student-t 95% interval.
+
+    The interval is ``mean +- t(0.975, n - 1) * sd / sqrt(n)`` over the n seeds (n - 1 degrees of freedom: with 3
+    seeds the half-width is 4.30 standard errors; 1.96 would cover only about 81% with 3 seeds, 70% with 2). It
+    assumes the per-seed values are roughly normal; with one seed the bounds are NaN.
 
     ``runs`` has one row per (``by``, seed), as :func:`learning_curve` and :func:`temperature_study` return; the
     metrics default to every numeric column but ``by`` and ``seed``. Columns: ``by``, ``seeds`` (how many), then
@@ -297,15 +327,18 @@ def learning_curve(
 
     ``make_trainer(seed)`` builds a fresh trainer (towers included). The first ``n`` pairs of a seeded
     permutation are used for size ``n``. Returns ``(runs, summary)``: one row per (size, seed), and per size the
-    mean with a normal-approximation 95% interval over seeds -- aligning with too few pairs, made visible.
+    mean with a Student-t 95% interval over seeds (:func:`summarise_seeds`) -- aligning with too few pairs, made
+    visible. Sizes must lie in [2, number of pairs].
     """
     n_total = len(items_a)
+    if n_total < 2:
+        raise ValueError(f"a learning curve needs at least 2 pairs, got {n_total}")
+    sizes = [check_int(n, "sizes", low=2, high=n_total) for n in _non_empty(sizes, "sizes")]
+    seeds = [check_seed(s, "seeds") for s in _non_empty(seeds, "seeds")]
     rows = []
     for seed in seeds:
         order = np.random.default_rng(seed).permutation(n_total)
         for n in sizes:
-            if not 2 <= n <= n_total:
-                raise ValueError(f"sizes must lie in [2, {n_total}], got {n}")
             idx = np.sort(order[:n])
             trainer = make_trainer(seed).fit(_take(items_a, idx), _take(items_b, idx))
             rows.append({"n_pairs": n, "seed": seed, **trainer.evaluate(validation)})
@@ -324,18 +357,37 @@ def temperature_study(
 ) -> pl.DataFrame:
     """Train with fixed temperatures; final centroid distance, held-out R@1 and training loss for each.
 
-    ``make_trainer(tau, seed)`` builds a trainer with that fixed temperature. Liang et al. (NeurIPS 2022) report,
-    fine-tuning CLIP, that the gap shrinks as tau rises; whether a small model trained from scratch shows the same
-    direction is a finding to report, not a target. One row per (temperature, seed);
-    ``summarise_seeds(study, "temperature")`` gives the mean and 95% interval over seeds.
+    ``make_trainer(tau, seed)`` builds a trainer with that fixed temperature (``temperature=tau``,
+    ``learn_temperature=False``; anything else raises a ValueError, so every row reports the temperature it was
+    trained at). Temperatures must lie in [0.01, 1], the range training keeps tau in. Liang et al. (NeurIPS 2022)
+    report, fine-tuning CLIP, that the gap shrinks as tau rises; whether a small model trained from scratch shows
+    the same direction is a finding to report, not a target. One row per (temperature, seed);
+    ``summarise_seeds(study, "temperature")`` gives the mean and Student-t 95% interval over seeds.
     """
+    temperatures = [_check_temperature(t, "temperatures") for t in _non_empty(temperatures, "temperatures")]
+    seeds = [check_seed(s, "seeds") for s in _non_empty(seeds, "seeds")]
     rows = []
     for tau in temperatures:
         for seed in seeds:
-            trainer = make_trainer(tau, seed).fit(items_a, items_b)
+            trainer = make_trainer(tau, seed)
+            if trainer.learn_temperature or trainer.temperature != tau:
+                raise ValueError(
+                    f"make_trainer({tau}, {seed}) returned a trainer with temperature={trainer.temperature} and "
+                    f"learn_temperature={trainer.learn_temperature}; a temperature study needs temperature={tau} "
+                    "and learn_temperature=False, or its rows would report a temperature that was not used"
+                )
+            trainer.fit(items_a, items_b)
             rows.append({"temperature": tau, "seed": seed, "loss": float(trainer.history_["loss"][-1]),
                          **trainer.evaluate(validation)})
     return pl.DataFrame(rows)
+
+
+def _non_empty(values: Any, name: str) -> list[Any]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise InvalidParameterError(f"{name} must be a sequence, got {values!r}")
+    if len(values) == 0:
+        raise InvalidParameterError(f"{name} is empty")
+    return list(values)
 
 
 def _take(items: Any, idx: np.ndarray) -> Any:

@@ -23,15 +23,15 @@ between the true class and another class counts against the true class (pessimis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from workbench._params import check_int
-from workbench._validation import as_matrix, describe_rows, row_norms, unit_rows64
+from workbench._params import InvalidParameterError, check_int
+from workbench._validation import as_matrix, describe_rows, unit_rows64
 from workbench.retrieval import count_at_least
 
 __all__ = [
@@ -155,12 +155,14 @@ def _labels(labels: Any, names: tuple[str, ...], n_images: int) -> np.ndarray:
 
 
 def _ks(ks: Any) -> tuple[int, ...]:
+    if isinstance(ks, str | bytes) or not isinstance(ks, int | np.integer | Iterable):
+        raise InvalidParameterError(f"ks must be a positive integer or a sequence of them, got {ks!r}")
     values = (ks,) if isinstance(ks, int | np.integer) else tuple(ks)
     if not values:
-        raise ValueError("ks is empty: name at least one k for top-k accuracy")
+        raise InvalidParameterError("ks is empty: name at least one k for top-k accuracy")
     for k in values:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"ks must be positive integers, got {k!r}")
+            raise InvalidParameterError(f"ks must be positive integers, got {k!r}")
     return tuple(sorted({int(k) for k in values}))
 
 
@@ -253,8 +255,7 @@ def build_classifier(
         if dim is not None and emb.shape[1] != dim:
             raise ValueError(f"{what}: encode_text returned dimension {emb.shape[1]}, earlier calls {dim}")
         dim = emb.shape[1]
-        emb = emb.astype(np.float64)
-        emb = emb / row_norms(emb, what)[:, None]
+        emb = unit_rows64(emb, what)
         mean = emb.reshape(len(batch), n_templates, dim).mean(axis=1)
         norms = np.linalg.norm(mean, axis=1)
         cancel = np.flatnonzero(norms < 1e-12)
@@ -301,8 +302,7 @@ def open_clip_text_encoder(
     if device is None:
         first = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
         device = first.device if first is not None else "cpu"
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batch_size = check_int(batch_size, "batch_size")
 
     def encode_text(prompts: list[str]) -> np.ndarray:
         chunks = []
@@ -375,7 +375,7 @@ class ZeroShotResult:
         if self.ranks is None:
             raise ValueError("no labels were given: accuracy is undefined (pass labels= to zero_shot_classify)")
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
         return float(np.mean(self.ranks <= k))
 
     @property

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from workbench._params import InvalidParameterError
 from workbench._validation import as_matrix, describe_rows, unit_rows64
 from workbench.data import PairedEmbeddings
 
@@ -70,10 +71,10 @@ def _integer(value: Any, name: str, *, low: int | None = None) -> int:
     """An integer ``>= low`` with the wording ``"epochs must be >= 0"`` (tests match it; ``_params.check_int`` says
     ``"an integer >= 0"``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        raise InvalidParameterError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
+        raise InvalidParameterError(f"{name} must be >= {low}, got {value}")
     return value
 
 

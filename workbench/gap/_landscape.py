@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from workbench._contrastive import symmetric_info_nce
-from workbench._params import check_int
+from workbench._params import check_int, check_ints, check_number
 from workbench.data import PairedEmbeddings
 from workbench.gap._metrics import _views, gap_report
 from workbench.gap._shift import ShiftedGap, ShiftResult
@@ -43,6 +43,7 @@ def clip_loss(a: Any, b: Any | None = None, *, logit_scale: float = 100.0, batch
     """
     v = _views(a, b, min_pairs=1)
     batch_size = check_int(batch_size, "batch_size")
+    logit_scale = check_number(logit_scale, "logit_scale")
     losses = [
         symmetric_info_nce(logit_scale * (v.ma[s : s + batch_size] @ v.mb[s : s + batch_size].T))
         for s in range(0, len(v.ma), batch_size)
@@ -115,6 +116,8 @@ def core_metrics(
     :func:`~workbench.gap.clip_loss`, and the PCA's coordinates when the moved rows keep the PCA's dimension (else
     ``coords`` is None).
     """
+    ks = check_ints(ks, "ks")
+    uniformity_rows = check_int(uniformity_rows, "uniformity_rows", low=2)
     moved = PairedEmbeddings.from_arrays(a2, b2, modalities=paired.modalities, pairs=paired.pairs)
     metrics: dict[str, float | None] = dict(gap_report(moved, probe=False, max_rows=uniformity_rows, seed=seed))
     rows_a, rows_b = paired.paired_rows()

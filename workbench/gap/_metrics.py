@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from workbench._params import check_ints
+from workbench._params import check_int, check_ints, check_number, check_seed
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
 
@@ -251,6 +251,8 @@ def uniformity(x: Any, *, t: float = 2.0, max_rows: int = MAX_EXACT_ROWS, seed: 
     >>> round(uniformity(np.array([[1.0, 0.0], [-1.0, 0.0]])), 6)   # opposite points: log(exp(-8))
     -8.0
     """
+    t = check_number(t, "t", low=0.0, inclusive=False)
+    max_rows, seed = check_int(max_rows, "max_rows", low=2), check_seed(seed)
     sample, _ = _subsample(unit_rows64(x, "x"), max_rows, seed)
     return _uniformity_exact(sample, t)
 
@@ -283,6 +285,7 @@ def gap_dimensions(a: Any, b: Any | None = None, k: int = 10) -> pl.DataFrame:
     >>> gap_dimensions(np.array([[3.0, 4.0, 0.0]]), np.array([[0.0, 0.0, 1.0]]), k=2)["dimension"].to_list()
     [2, 1]
     """
+    k = check_int(k, "k")
     g = gap_vector(a, b)
     if not 1 <= k <= len(g):
         raise ValueError(f"k must be between 1 and the dimension {len(g)}, got {k}")
@@ -358,6 +361,7 @@ def gap_report(
     >>> round(report["centroid_distance"], 3), round(report["mean_matched_cosine"], 3)
     (0.851, 0.31)
     """
+    max_rows, seed = check_int(max_rows, "max_rows", low=2), check_seed(seed)
     v = _views(a, b, min_pairs=2)
     notes: dict[str, str] = {}
     m = float(np.einsum("ij,ij->i", v.ma, v.mb).mean())
@@ -417,6 +421,7 @@ def cosine_histograms(a: Any, b: Any | None = None, *, bins: int = 50) -> pl.Dat
     >>> h.filter(h["kind"] == "matched")["count"].to_list()   # three cosines of 1
     [0, 0, 0, 3]
     """
+    bins = check_int(bins, "bins")
     v = _views(a, b, min_pairs=2)
     edges = np.linspace(-1.0, 1.0, bins + 1)
 

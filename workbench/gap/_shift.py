@@ -99,7 +99,7 @@ def recall_keys(ks: Sequence[int]) -> list[str]:
     >>> recall_keys((1, 5))
     ['a_to_b_R@1', 'a_to_b_R@5', 'b_to_a_R@1', 'b_to_a_R@5']
     """
-    return [f"{d}_R@{k}" for d in ("a_to_b", "b_to_a") for k in ks]
+    return [f"{d}_R@{k}" for d in ("a_to_b", "b_to_a") for k in check_ints(ks, "ks")]
 
 
 def _subsample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench._params import check_seed
 from workbench._threads import numba_threads
 from workbench.projection._pca import _as_rows, pca_2d
 from workbench.projection._scale import (
@@ -192,6 +193,7 @@ def project(
     """
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; choose one of {list(METHODS)}")
+    seed = check_seed(seed)
     arr = _as_rows(x, "x", _MIN_ROWS[method])
     full = _params(method, len(arr), params)
     size = check_scale_options(sample, batch_size, parallel, workers)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from workbench._params import check_choice
+from workbench._params import InvalidParameterError, check_choice
 from workbench._threads import numba_threads
 
 if TYPE_CHECKING:
@@ -98,16 +98,16 @@ def check_scale_options(
     """
     for name, value in (("sample", sample), ("batch_size", batch_size), ("workers", workers)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+            raise InvalidParameterError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     check_choice(parallel, "parallel", PARALLEL)
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size}")
     if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+        raise InvalidParameterError(f"workers must be at least 1, got {workers}")
     if sample is None or sample == 0:
         return None
     if sample < 0:
-        raise ValueError(f"sample must be positive (or 0 / None to fit on every row), got {sample}")
+        raise InvalidParameterError(f"sample must be positive (or 0 / None to fit on every row), got {sample}")
     if n_neighbors is not None and sample <= n_neighbors:
         raise ValueError(f"sample={sample} must exceed n_neighbors={n_neighbors}: UMAP needs more points than "
                          "neighbours to fit")
@@ -135,8 +135,8 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     >>> batch_bounds(5, 2)
     [(0, 2), (2, 4), (4, 5)]
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size!r}")
     return [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
 
 

@@ -152,7 +152,7 @@ class RankResult:
     average_precision: np.ndarray | None
 
     def recall(self, k: int) -> float:
-        return float(np.mean(self.ranks <= k))
+        return float(np.mean(self.ranks <= check_int(k, "k")))
 
 
 class _Side:
