@@ -15,14 +15,15 @@ the calling process.
 
 Batches are part of the result: umap-learn optimises each transformed batch with its own epochs (100 for batches of
 at most 10,000 rows, else 30) and random stream (``transform_seed``), so ``batch_size`` is part of the cache key.
-Given the batches, the result does not depend on where they run: ``parallel="ray"`` (one numba thread per actor)
-gives the same bits as ``parallel="serial"`` (numba's threads), tested on pynndescent's search path. One caveat:
-pynndescent's threaded search shares one random stream between threads when a query's trees yield fewer than
-``n_neighbors`` candidates; that can make threaded results vary, and it was not seen here.
+Given the batches, the result does not depend on where they run: every batch is transformed on ONE numba thread,
+in this process (``parallel="serial"``) or on a Ray actor, so both give the same bits, tested on pynndescent's
+search path. One thread, because pynndescent's threaded search shares one random stream between threads when a
+query's trees yield fewer than ``n_neighbors`` candidates: threaded results varied from run to run on a busy
+2-core machine (seen in the test suite), which a seeded, cached projection must not do.
 
 ``parallel``:
 
-- ``"serial"``: in this process, one batch after the other (numba's threads parallelise each batch's search).
+- ``"serial"``: in this process, one batch after the other, each on one numba thread.
 - ``"ray"``: on a pool of Ray actors that each hold the fitted model (put in the object store once, deserialised
   and compiled once per actor, never per batch), one numba thread each. By default one actor per CPU of the cluster,
   with ``num_cpus`` such that the actors leave one CPU of Ray's budget free. Ray is started with its defaults when it
@@ -260,7 +261,7 @@ def place_rest(
 def _transform_serial(model: Any, x: np.ndarray, rest: np.ndarray, bounds: list[tuple[int, int]],
                       bar: Any) -> Iterator[np.ndarray]:
     for start, stop in bounds:
-        placed = transform_rows(model, x[rest[start:stop]])
+        placed = transform_rows(model, x[rest[start:stop]], threads=1)  # one thread: the same bits anywhere
         bar.update(stop - start)
         yield placed
 
