@@ -5,6 +5,10 @@ the centroid distance, on held-out pairs. Error bars are the corrector's own 95%
 baseline: ``[lo - none, hi - none]``. They leave out the baseline's own uncertainty; since both rows are measured
 on the same queries, a paired test (:func:`workbench.retrieval.paired_bootstrap_test`) is the sharper question of
 whether a change is real.
+
+The table also shows the bias-corrected ``centroid_gap`` with its interval and noise floor (see
+:func:`workbench.compare.centroid_gap`): the plug-in centroid distance of a few hundred pairs is biased upward, so a
+small corrected gap should be read against the floor.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from workbench.panels._html import format_value, html_table
 __all__ = ["CorrectorComparison"]
 
 #: Metrics shown in the widget's table (every column stays in :attr:`CorrectorComparison.table`).
-TABLE_METRICS = ("centroid_distance", "relative_modality_gap", "mean_matched_cosine", "modality_probe_accuracy")
+TABLE_METRICS = ("centroid_distance", "centroid_gap", "relative_modality_gap", "mean_matched_cosine",
+                 "modality_probe_accuracy")
 
 
 class CorrectorComparison(Panel):
@@ -175,6 +180,10 @@ class CorrectorComparison(Panel):
                 table.get_column(f"{m}_hi").to_list()
             cells[m] = [format_value(v) + ("" if lo is None else f" <small>[{lo:.3f}, {hi:.3f}]</small>")
                         for v, lo, hi in zip(values, los, his, strict=True)]
+            if m == "centroid_gap" and "centroid_gap_noise_floor" in table.columns:  # and what 0 gap would show
+                floors = table["centroid_gap_noise_floor"].to_list()
+                cells[m] = [c if f is None else f"{c} <small>noise floor {f:.3f}</small>"
+                            for c, f in zip(cells[m], floors, strict=True)]
         frame = pl.DataFrame(cells)
         return html_table(frame, css_class="wb-comparison", formatters=dict.fromkeys(metrics, str),
                           caption=f"held-out metrics ({table['n_test'][0]} test pairs; 95% intervals)")
