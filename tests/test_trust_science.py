@@ -12,7 +12,7 @@ import pytest
 
 from workbench import PairedEmbeddings
 from workbench.compare import centroid_gap, compare_correctors, split_pairs
-from workbench.correct import MeanCenter
+from workbench.correct import MeanCenter, Standardize
 
 
 # -- 13.14: the held-out centroid gap -------------------------------------------------------------------------------
@@ -151,6 +151,30 @@ def test_compare_table_reports_the_bias_corrected_gap_next_to_the_plug_in(rng):
     moved = MeanCenter().fit(*split_pairs(paired, 0.5, seed=3)[0].matched()).transform(*test.matched())
     assert centred["centroid_gap"] == pytest.approx(centroid_gap(*moved, n_resamples=60, seed=3)["centroid_gap"],
                                                     abs=1e-6)
+
+
+# -- 13.16: where each corrector comes from -------------------------------------------------------------------------
+def _i0t_post(image: np.ndarray, text: np.ndarray, image_mean: np.ndarray, text_mean: np.ndarray):
+    """I0T's post-hoc step as its code does it: subtract each modality's mean, renormalise each row."""
+    new_image, new_text = image - image_mean, text - text_mean
+    return (new_image / np.linalg.norm(new_image, axis=1, keepdims=True),
+            new_text / np.linalg.norm(new_text, axis=1, keepdims=True))
+
+
+def test_mean_center_is_i0t_post_and_standardize_is_not(rng):
+    a = rng.normal(size=(80, 6)) + 2.0
+    b = (rng.normal(size=(80, 6)) - 2.0) * np.linspace(0.2, 3.0, 6)
+    ua, ub = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b))
+    want_a, want_b = _i0t_post(ua, ub, ua.mean(0), ub.mean(0))
+    got_a, got_b = MeanCenter().fit_transform(a, b)
+    np.testing.assert_allclose(got_a, want_a, atol=1e-6)
+    np.testing.assert_allclose(got_b, want_b, atol=1e-6)
+    std_a, _ = Standardize().fit_transform(a, b)
+    assert np.abs(std_a - want_a).max() > 0.05  # the per-dimension division is a different map
+
+    # the docstrings say so
+    assert "I0T" in MeanCenter.__doc__ and "remove_artifact_features" in MeanCenter.__doc__
+    assert "z-score" in Standardize.__doc__.lower() and "NOT the post-hoc method of I0T" in Standardize.__doc__
 
 def test_the_comparison_panel_shows_the_bias_corrected_gap_and_its_floor(rng):
     from workbench.panels import CorrectorComparison

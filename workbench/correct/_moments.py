@@ -2,8 +2,9 @@
 
 Their fit reads each modality's training rows on their own -- which row pairs with which does not matter (any
 shuffle of the pairs fits the same map) -- and has a closed form: translate along the gap (:class:`GapShift`),
-subtract each modality's mean (:class:`MeanCenter`), standardise each dimension (:class:`Standardize`), project out
-the gap direction (:class:`ProjectOutGap`) or zero the dimensions that carry the gap (:class:`AblateGapDimensions`).
+subtract each modality's mean (:class:`MeanCenter`: the post-hoc step of C3 and of I0T), z-score each dimension
+(:class:`Standardize`: a standard baseline), project out the gap direction (:class:`ProjectOutGap`) or zero the
+dimensions that carry the gap (:class:`AblateGapDimensions`).
 """
 
 from __future__ import annotations
@@ -65,11 +66,19 @@ class GapShift(_Corrector):
 
 
 class MeanCenter(_Corrector):
-    """Subtract each modality's own training mean, then renormalise (the "collapse" step of C3).
+    """Subtract each modality's own training mean, then renormalise (C3's "collapse" step; I0T's post-hoc step).
 
-    Zhang et al., "Connect, Collapse, Corrupt: Learning Cross-Modal Tasks with Uni-Modal Data", ICLR 2024: removing
-    each modality's mean removes the constant offset that makes up the gap. ``a2 = normalize(a - mean_a_)``,
-    ``b2 = normalize(b - mean_b_)``.
+    ``a2 = normalize(a - mean_a_)``, ``b2 = normalize(b - mean_b_)``, with the means of the unit training rows of
+    each modality: removing each modality's mean removes the constant offset that makes up the gap. The same step
+    appears in two papers:
+
+    - Zhang et al., "Connect, Collapse, Corrupt: Learning Cross-Modal Tasks with Uni-Modal Data", ICLR 2024 (C3):
+      the "collapse" step removes each modality's mean and renormalises.
+    - An, Kim, Thorne and Shim, "I0T: Embedding Standardization Method Towards Zero Modality Gap", ACL 2025
+      (arXiv:2412.14384, 2024): the post-hoc method I0T_post. The paper calls it embedding standardization, but
+      its released code (github.com/xfactlab/I0T, ``src/features.py``, ``remove_artifact_features``) subtracts
+      each modality's mean embedding and renormalises each row, with no per-dimension division by a standard
+      deviation: that is this corrector, not :class:`Standardize`.
 
     Attributes
     ----------
@@ -105,13 +114,19 @@ def _mean_and_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Standardize(_Corrector):
-    """Standardise every dimension within each modality, then renormalise (I0T, An et al. 2024, post-hoc).
+    """Z-score every dimension within each modality, then renormalise (a standard baseline, not a published method).
 
-    An et al., "I0T: Embedding Standardization Method Towards Zero Modality Gap", 2024: subtracting each
-    modality's per-dimension mean and dividing by its per-dimension standard deviation (both learned on that
-    modality's training rows) removes the gap and equalises the dimensions' spread. The result equals
+    Each modality's per-dimension mean is subtracted and each dimension divided by that modality's per-dimension
+    (population) standard deviation, both learned on the modality's unit training rows; then every row is
+    L2-normalised: ``a2 = normalize((a - mean_a_) / scale_a_)``, and the same for b. The result equals
     :class:`sklearn.preprocessing.StandardScaler` fitted on each modality, followed by row renormalisation.
     Dimensions that are constant in the training rows are only centred (scale 1), as StandardScaler does.
+
+    This is ordinary per-feature standardisation (z-scoring), included as a baseline next to mean centring. The
+    centring alone removes the gap; the division also equalises the dimensions' spread, which changes the cosine
+    geometry within each modality. It is NOT the post-hoc method of I0T (An et al., ACL 2025): I0T's released code
+    subtracts each modality's mean and renormalises, with no division by a standard deviation, which is
+    :class:`MeanCenter`.
 
     Attributes
     ----------
