@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench import PairedEmbeddings
+from workbench import PairedEmbeddings, retrieval
 from workbench.compare import centroid_gap, compare_correctors, split_pairs
 from workbench.correct import MeanCenter, Standardize
 
@@ -175,6 +175,92 @@ def test_mean_center_is_i0t_post_and_standardize_is_not(rng):
     # the docstrings say so
     assert "I0T" in MeanCenter.__doc__ and "remove_artifact_features" in MeanCenter.__doc__
     assert "z-score" in Standardize.__doc__.lower() and "NOT the post-hoc method of I0T" in Standardize.__doc__
+
+
+# -- 13.17: average precision and ties ------------------------------------------------------------------------------
+def _basis_queries(gallery_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Queries e_0..e_{Q-1} and a float32 unit gallery whose first Q coordinates are the wanted scores, exactly."""
+    n_gallery, n_queries = gallery_scores.shape
+    rest = np.sqrt(1.0 - (gallery_scores.astype(np.float64) ** 2).sum(axis=1))
+    gallery = np.zeros((n_gallery, n_queries + 1), dtype=np.float32)
+    gallery[:, :n_queries] = gallery_scores
+    gallery[:, n_queries] = rest
+    queries = np.eye(n_queries, n_queries + 1, dtype=np.float32)
+    return queries, gallery
+
+
+def _engine_ap(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    queries, gallery = _basis_queries(scores)
+    # the engine's float32 scores must be the wanted ones exactly (a dot with a basis vector is one product)
+    np.testing.assert_array_equal(queries @ gallery.T, gallery[:, : scores.shape[1]].T)
+    pairs = np.argwhere(relevant.T)  # (query, gallery row)
+    result = retrieval.per_query_ranks(queries, gallery, pairs, with_ap=True)
+    assert result.average_precision is not None
+    return result.average_precision
+
+
+def test_average_precision_without_ties_equals_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(7)
+    n_gallery, n_queries = 40, 6
+    scores = rng.permutation(np.arange(1, n_gallery * n_queries + 1)).reshape(n_gallery, n_queries) / 1000.0
+    scores = scores.astype(np.float32)
+    relevant = rng.random((n_gallery, n_queries)) < 0.25
+    relevant[0] = True  # every query has a relevant item
+    ap = _engine_ap(scores, relevant)
+    for q in range(n_queries):
+        assert len(np.unique(scores[:, q])) == n_gallery  # no ties
+        assert ap[q] == pytest.approx(average_precision_score(relevant[:, q], scores[:, q]), abs=1e-12)
+
+
+def _pessimistic_ap(scores: np.ndarray, relevant: np.ndarray) -> float:
+    """By hand: sort by score, an irrelevant item ahead of every relevant item it ties; mean precision at hits."""
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], bool(relevant[i])))
+    hits, total = 0, 0.0
+    for position, i in enumerate(order, start=1):
+        if relevant[i]:
+            hits += 1
+            total += hits / position
+    return total / hits
+
+
+def test_average_precision_with_ties_is_the_documented_pessimistic_rule():
+    from sklearn.metrics import average_precision_score
+
+    # the module docstring's example: irrelevant 0.9, relevant 0.8, relevant 0.8, irrelevant 0.8, relevant 0.5
+    scores = np.array([[0.9], [0.8], [0.8], [0.8], [0.5], [0.25]], dtype=np.float32)
+    relevant = np.array([[False], [True], [True], [False], [True], [False]])
+    ap = _engine_ap(scores, relevant)[0]
+    assert ap == pytest.approx(_pessimistic_ap(scores[:, 0], relevant[:, 0]), abs=1e-12)
+    assert ap == pytest.approx((1 / 3 + 2 / 4 + 3 / 5) / 3, abs=1e-12)
+    sk = average_precision_score(relevant[:, 0], scores[:, 0])
+    assert sk == pytest.approx((2 / 4 + 2 / 4 + 3 / 5) / 3, abs=1e-12)  # the tied group at once
+    assert ap < sk
+    # a relevant item tied only with irrelevant ones: both rules agree
+    relevant_one = np.array([[False], [True], [False], [False], [True], [False]])
+    assert _engine_ap(scores, relevant_one)[0] == pytest.approx(
+        average_precision_score(relevant_one[:, 0], scores[:, 0]), abs=1e-12)
+
+
+def test_random_ties_match_the_hand_rule():
+    rng = np.random.default_rng(11)
+    scores = (rng.integers(1, 6, size=(30, 5)) / 16.0).astype(np.float32)  # many ties
+    relevant = rng.random((30, 5)) < 0.3
+    relevant[0] = True
+    ap = _engine_ap(scores, relevant)
+    for q in range(5):
+        assert ap[q] == pytest.approx(_pessimistic_ap(scores[:, q], relevant[:, q]), abs=1e-12)
+
+
+def test_the_tie_rule_of_average_precision_is_documented():
+    from workbench.retrieval import _memory, _ranking
+
+    for doc in (_ranking.__doc__, _memory.__doc__, retrieval.evaluate_retrieval.__doc__,
+                retrieval.evaluate_queries.__doc__):
+        assert doc is not None and "average_precision_score" in doc
+    assert "0.478" in _ranking.__doc__ and "0.533" in _ranking.__doc__
+
 
 def test_the_comparison_panel_shows_the_bias_corrected_gap_and_its_floor(rng):
     from workbench.panels import CorrectorComparison

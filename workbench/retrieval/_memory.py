@@ -15,6 +15,13 @@ The protocol follows the CLIP paper (Radford et al., ICML 2021) as CLIP_benchmar
 
 plus ``*_mean_rank`` and ``*_median_rank`` (1-based rank of the first relevant item) and ``*_mAP`` (mean average
 precision over all relevant items: with five captions per image, all five count).
+
+Average precision follows the same pessimistic tie rule: for the k-th best relevant item the precision is
+``k / (k + irrelevant items scoring at least as high)``. Without ties this is scikit-learn's
+``average_precision_score``; when relevant items of a query tie with each other and an irrelevant item scores at
+least as high, it is lower than scikit-learn's (which gives each item of a tied group the precision of the whole
+group: 0.478 against 0.533 for the gallery scores irrelevant 0.9, relevant 0.8, relevant 0.8, irrelevant 0.8,
+relevant 0.5). The full rule is in ``workbench.retrieval._ranking``.
 """
 
 from __future__ import annotations
@@ -86,7 +93,9 @@ def per_query_ranks(
     relevance : (P x 2) integer array
         ``(query row, gallery row)`` pairs; every query needs at least one.
     with_ap : bool
-        Also compute each query's average precision over all its relevant items.
+        Also compute each query's average precision over all its relevant items, with the pessimistic tie rule
+        (``k / (k + irrelevant items scoring >= the k-th relevant item)``; equal to scikit-learn's
+        ``average_precision_score`` without ties, lower when relevant items tie with each other).
     identical_is_relevant : bool
         Gallery rows with exactly the same embedding as a relevant row are relevant too (duplicate captions).
     chunk_size : int, optional
@@ -167,7 +176,11 @@ def evaluate_retrieval(
         Count gallery items whose embedding equals a relevant one as relevant too (duplicate captions, which no
         ranking can separate; CLIP_benchmark counts them against the query).
     with_map : bool, default True
-        Also compute mean average precision over all relevant items (a little slower with many per query).
+        Also compute mean average precision over all relevant items (a little slower with many per query). Ties
+        are pessimistic: the k-th best relevant item has precision ``k / (k + irrelevant items scoring >= it)``,
+        which equals scikit-learn's ``average_precision_score`` without ties and can be below it when relevant
+        items of a query tie with each other (scikit-learn gives a tied group its group precision; see the
+        module docstring).
     pairs : (P x 2) array-like of ``(image id, text id)``, optional
         Many-to-many relevance by id instead of ``text_to_image`` (store ids; row positions for arrays). Two stores
         given neither are paired by equal ids.
@@ -181,7 +194,7 @@ def evaluate_retrieval(
     -------
     dict
         ``image_retrieval_recall@k`` (captions query images), ``text_retrieval_recall@k`` (images query captions),
-        ``*_mean_rank``, ``*_median_rank`` and ``*_mAP``.
+        ``*_mean_rank``, ``*_median_rank`` and ``*_mAP`` (all with the pessimistic tie rule).
 
     Examples
     --------
@@ -229,6 +242,13 @@ def evaluate_queries(
     chunk_size: int | None = None,
 ) -> dict[str, float]:
     """The general form for any two modalities: ``recall@k``, ``mean_rank``, ``median_rank`` and ``mAP``.
+
+    Ties are pessimistic for every value: a query's rank is 1 + the irrelevant gallery items scoring at least as
+    high as its best relevant item, and in its average precision the k-th best relevant item has precision
+    ``k / (k + irrelevant items scoring >= it)``. ``mAP`` equals the mean of scikit-learn's
+    ``average_precision_score`` per query when no scores tie; when relevant items of a query tie with each other
+    and an irrelevant item scores at least as high, it is lower (scikit-learn gives each item of a tied group the
+    group's precision; see ``workbench.retrieval._ranking`` for the rule and an example).
 
     Examples
     --------

@@ -5,6 +5,22 @@ The rank rule (pessimistic ties)
 A query's rank is 1 + the number of irrelevant gallery items that score at least as high as its best relevant
 item: a tie between a relevant and an irrelevant item counts against the relevant one, so no input can overstate
 recall. Average precision counts, for the k-th best relevant item, the irrelevant items scoring at least as high.
+
+Average precision and ties
+--------------------------
+A query with m relevant items gets ``AP = (1/m) sum_{k=1..m} k / rank_k``: the relevant items are taken best score
+first, and ``rank_k = k + (irrelevant items scoring >= the k-th relevant item's score)``. Every irrelevant item that
+ties a relevant one is thus ranked ahead of it (the same pessimistic rule as the rank); relevant items tied with each
+other take the consecutive values of k. Without tied scores this is scikit-learn's
+``sklearn.metrics.average_precision_score`` exactly (tested per query to 1e-12). With ties it can be LOWER than
+scikit-learn's, which takes a group of tied items at once and gives every relevant item in it the precision
+``(relevant scoring >= s) / (all scoring >= s)``; here the j-th relevant item of a tied group gets
+``(K + j) / (K + j + N)`` (K relevant items above the group, N irrelevant items at or above it). The two agree
+whenever no two relevant items of a query tie with each other while an irrelevant item scores at least as high
+(a relevant item tied only with irrelevant items gets the same precision from both). Example, scores of one query's
+gallery: irrelevant 0.9, relevant 0.8, relevant 0.8, irrelevant 0.8, relevant 0.5: AP here is
+``(1/3 + 2/4 + 3/5) / 3 = 0.478``, scikit-learn's ``(2/4 + 2/4 + 3/5) / 3 = 0.533``. mAP is the mean of the
+queries' AP.
 The counting is "how many scores in a row (or column) are >= each threshold", fused in the numba kernels
 :func:`_count_rows` / :func:`_count_columns` (or torch on a GPU); :meth:`_Side.result` turns counts into ranks.
 
@@ -146,7 +162,11 @@ def count_at_least(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 # -- the tie rule ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RankResult:
-    """Per-query results: ``ranks`` (1-based rank of the first relevant item) and ``average_precision``."""
+    """Per-query results: ``ranks`` (1-based rank of the first relevant item) and ``average_precision``.
+
+    Both follow the pessimistic tie rule (see the module docstring of ``workbench.retrieval._ranking``: with relevant
+    items tied with each other, ``average_precision`` can be below scikit-learn's ``average_precision_score``).
+    """
 
     ranks: np.ndarray
     average_precision: np.ndarray | None
