@@ -272,3 +272,23 @@ def test_the_comparison_panel_shows_the_bias_corrected_gap_and_its_floor(rng):
     shown = panel.widget.children[1].value
     assert (f"{row['centroid_gap']:.4f} <small>[{row['centroid_gap_lo']:.3f}, {row['centroid_gap_hi']:.3f}]</small>"
             f" <small>noise floor {row['centroid_gap_noise_floor']:.3f}</small>") in shown
+
+
+# -- 13.19: why GapShift costs recall -------------------------------------------------------------------------------
+def test_gap_shift_recall_drop_starts_before_renormalising():
+    """The GapShift docstring's numbers: the shift alone drops image -> caption R@1 0.55 -> 0.45, renormalising 0.36."""
+    from workbench import datasets
+    from workbench.correct import GapShift
+
+    a, b = (x.astype(np.float64) for x in datasets.load("liang2022/clip").matched())
+    a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+    s = (a.mean(0) - b.mean(0)) / 2
+
+    def r1(x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean((x @ y.T).argmax(1) == np.arange(len(x))))
+
+    assert r1(a, b) == pytest.approx(0.552)
+    assert r1(a - s, b + s) == pytest.approx(0.454)  # shifted, NOT renormalised
+    a2, b2 = GapShift(1.0).fit_transform(a, b)
+    assert r1(a2.astype(np.float64), b2.astype(np.float64)) == pytest.approx(0.358)
+    assert "the shift alone already drops R@1 to 0.45" in " ".join(GapShift.__doc__.split())

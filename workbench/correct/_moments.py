@@ -24,8 +24,13 @@ class GapShift(_Corrector):
     ``b2 = normalize(b + delta * g / 2)``. Liang et al. shift along the *unit* gap direction; here ``delta`` is in
     units of the gap itself, so ``delta=1`` meets the centroids halfway (the gap closes up to the effect of
     renormalisation), ``delta=0`` is the identity and a negative ``delta`` widens the gap. Closing the gap this
-    way is not free: the per-row renormalisation reorders cross-modal similarities, and on ``liang2022/clip``
-    500-way R@1 falls markedly at ``delta=1`` (Liang et al. report task-dependent effects of such shifts).
+    way is not free, for two reasons. The shift moves the queries too: with ``s = delta * g / 2`` an image query
+    scores caption j by ``<a - s, b_j + s>``, whose caption-dependent part ``<a, b_j> - <s, b_j>`` penalises the
+    captions lying further along the gap (adding one vector to every caption alone would reorder nothing). Then
+    renormalising divides each row by its own norm, which reorders the similarities further. On
+    ``liang2022/clip`` (500-way image -> caption R@1 0.55) the shift alone already drops R@1 to 0.45 at
+    ``delta=1``, and the renormalised shift to 0.36 (notebook 04; Liang et al. report task-dependent effects of
+    such shifts).
 
     Parameters
     ----------
