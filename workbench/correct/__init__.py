@@ -9,10 +9,11 @@ attributes end in ``_``; ``get_params``, ``set_params`` and :func:`sklearn.base.
 
 - :class:`GapShift` -- translate both modalities along the gap vector ``mean(a) - mean(b)`` (Liang et al.,
   "Mind the Gap: Understanding the Modality Gap in Multi-modal Contrastive Representation Learning", NeurIPS 2022).
-- :class:`MeanCenter` -- subtract each modality's own mean (the "collapse" step of Zhang et al., "Connect,
-  Collapse, Corrupt: Learning Cross-Modal Tasks with Uni-Modal Data", ICLR 2024).
-- :class:`Standardize` -- per-modality, per-dimension standardisation (An et al., "I0T: Embedding
-  Standardization Method Towards Zero Modality Gap", 2024, the post-hoc variant).
+- :class:`MeanCenter` -- subtract each modality's own mean and renormalise (the "collapse" step of Zhang et al.,
+  "Connect, Collapse, Corrupt: Learning Cross-Modal Tasks with Uni-Modal Data", ICLR 2024; also the post-hoc step
+  of An et al., "I0T: Embedding Standardization Method Towards Zero Modality Gap", ACL 2025).
+- :class:`Standardize` -- per-modality, per-dimension z-scoring: a standard baseline (not I0T, whose post-hoc step
+  divides by no standard deviation).
 - :class:`Procrustes` -- the orthogonal map of ``b`` onto ``a`` that fits the training pairs best
   (Schönemann, "A generalized solution of the orthogonal Procrustes problem", Psychometrika 1966).
 - :class:`LinearAdapter` -- one linear map per modality trained with the symmetric InfoNCE (CLIP) loss
