@@ -35,7 +35,7 @@ from workbench.store._reader import EmbeddingStore
 from workbench.store._reader import open as open_store
 from workbench.store._writer import _write_store
 
-__all__ = ["EmbeddingCache", "embed", "items_digest"]
+__all__ = ["EmbeddingCache", "embed"]
 
 CACHE_FORMAT = 2  # 1: one .npz per key (no longer read); 2: one embedding store folder per key
 #: Rows per shard of a cache entry (an interrupted entry resumes from its finished shards).
@@ -201,8 +201,9 @@ def embed(
     progress : bool, default True
         Show a progress bar (tqdm; a widget in notebooks).
     store : path, optional
-        A store folder: write (or resume) a sharded store there; the cache is not used. Items are addressed by
-        position, ``ids`` must be unique.
+        A store folder: write (or resume, or repair) a sharded store there; the cache is not used. Items are
+        addressed by position, ``ids`` must be unique. A store is for one item list (which may grow by items
+        appended at its end): another list is a ValueError that says to use a new folder.
     backend : "local" or "ray", default "local"
         With ``store``: encode in this process, or on a Ray actor pool (``actors=``, ``num_cpus_per_actor=``,
         ``encoder_factory=``; see :func:`workbench.store.write`). Both write the same shards.

@@ -1,9 +1,10 @@
 """Writing a store: :func:`write` encodes items shard by shard and survives being killed at any point.
 
-A rerun verifies what is on disk, keeps every intact shard and recomputes the rest, so each id ends up in the store
-exactly once. Each shard is serialised in memory (on one of two writer threads, while the next shard is encoded),
-hashed, written to a temporary file, fsynced, renamed into place and the folder fsynced; only then is its manifest
-line appended (and fsynced, in shard order).
+A rerun verifies what is on disk, keeps every intact shard and recomputes the rest (exactly what
+:func:`workbench.store.verify` names), so each id ends up in the store exactly once. Each shard is serialised in
+memory (on one of two writer threads, while the next shard is encoded), hashed, written to a temporary file,
+fsynced, renamed into place and the folder fsynced; only then is its manifest line appended (and fsynced, in shard
+order). On any exception the writer threads are drained and their shards recorded before it propagates.
 """
 
 from __future__ import annotations
