@@ -8,12 +8,14 @@ with every id exactly once and rows bit-identical to a clean run. Also the regre
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -48,12 +50,21 @@ def clean():
     return _clean_rows()
 
 
+@functools.cache
+def _clean_store_rows(n: int = N) -> bytes:
+    """The rows of a clean, uninterrupted store run."""
+    with tempfile.TemporaryDirectory() as folder:
+        return _write(Path(folder) / "clean", n)[1].to_embeddings().vectors.tobytes()
+
+
 def _assert_whole(folder, clean, n=N):
+    """Verified whole: every id exactly once, rows bit-identical to a clean run (and equal to the hand computation)."""
     assert verify(folder).is_empty()
     store = workbench.store.open(folder)
     assert store.complete and np.array_equal(store.ids().to_numpy(), np.arange(n))  # every id exactly once
     got = store.to_embeddings().vectors
     np.testing.assert_allclose(np.frombuffer(got.tobytes(), np.float32), np.frombuffer(clean, np.float32), atol=1e-6)
+    assert got.tobytes() == _clean_store_rows(n)
     return got.tobytes()
 
 
@@ -347,12 +358,9 @@ def test_sigkill_at_several_points_then_verify_names_only_missing_shards_and_a_r
                       progress=False)
     assert encoder.calls == 8 - done
     assert np.array_equal(store.ids().to_numpy(), np.arange(n))
-    assert store.to_embeddings().vectors.tobytes() == _clean_store_rows(tmp_path / "clean", n, shard_size)
-
-
-def _clean_store_rows(folder, n, shard_size) -> bytes:
-    return embed(SlowNumpyEncoder(), make_items(n), "sensor", store=folder, shard_size=shard_size,
-                 batch_size=shard_size, progress=False).to_embeddings().vectors.tobytes()
+    clean = embed(SlowNumpyEncoder(), make_items(n), "sensor", store=tmp_path / "clean", shard_size=shard_size,
+                  batch_size=shard_size, progress=False)
+    assert store.to_embeddings().vectors.tobytes() == clean.to_embeddings().vectors.tobytes()
 
 
 def test_flipped_bytes_in_shards_are_named_and_only_that_shard_is_recomputed(tmp_path, reference, clean):
