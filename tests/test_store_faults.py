@@ -316,6 +316,7 @@ def test_a_fifo_or_directory_item_is_a_clear_error_not_a_hang(tmp_path, how):
     error = outcome.get("error")
     assert isinstance(error, ValueError), outcome
     assert "item 1" in str(error) and str(fifo) in str(error) and "FIFO" in str(error)
+    assert not (tmp_path / "st").exists() and not (tmp_path / "c").exists()  # refused before anything is written
     with pytest.raises(ValueError, match=r"item 0 .* is a directory"):
         embed(CountingEncoder(), [tmp_path], "sensor", cache_dir=tmp_path / "c", progress=False)
 

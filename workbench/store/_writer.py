@@ -194,6 +194,15 @@ def _write_store(
             raise ValueError(f"{len(ids)} ids for {n} items")
         if pl.Series("id", list(ids)).n_unique() != n:
             raise ValueError("ids must be unique")
+    n_shards = (n + shard_size - 1) // shard_size
+
+    def rows_of(index: int) -> int:
+        return min((index + 1) * shard_size, n) - index * shard_size
+
+    # which items each shard holds, by value (file items by path): every item is looked at once here, so a FIFO,
+    # socket, device or directory among them is refused before anything is created or encoded
+    digests = [items_digest(items[i * shard_size : i * shard_size + rows_of(i)], modality, by_content=False,
+                            start=i * shard_size) for i in range(n_shards)]
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     identity = {
@@ -205,18 +214,10 @@ def _write_store(
     with _locked(folder, wait):
         header = _open_header(folder, identity, shard_size, reset_damaged)
         remove_temp_files(folder)
-        n_shards = (n + shard_size - 1) // shard_size
-
-        def rows_of(index: int) -> int:
-            return min((index + 1) * shard_size, n) - index * shard_size
 
         def ids_digest(start: int, stop: int) -> str:
             return _ids_digest(range(start, stop) if ids is None else ids[start:stop])
 
-        # which items each shard holds, by value (file items by path): every item is looked at once here, so a
-        # FIFO, socket, device or directory among them is refused before anything is encoded
-        digests = [items_digest(items[i * shard_size : i * shard_size + rows_of(i)], modality, by_content=False,
-                                start=i * shard_size) for i in range(n_shards)]
         keep = _intact_shards(folder, shard_size, n, ids_digest, digests,
                               lambda a, b: items_digest(items[a:b], modality, by_content=False, start=a))
 
