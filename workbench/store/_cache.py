@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import struct
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,72 +27,20 @@ import polars as pl
 
 from workbench.data import Embeddings
 from workbench.store._checked import CacheCorruptionWarning, default_cache_dir
-from workbench.store._encode import encode_rows
+from workbench.store._encode import check_item_files, encode_rows, items_digest
 from workbench.store._format import HEADER as STORE_HEADER
-from workbench.store._format import StoreCorruptionWarning, file_sha256
+from workbench.store._format import MANIFEST, SHARD_PATTERN, StoreCorruptionWarning
 from workbench.store._manifest import verify as verify_store
 from workbench.store._reader import EmbeddingStore
 from workbench.store._reader import open as open_store
-from workbench.store._writer import write as write_store
+from workbench.store._writer import _write_store
 
-__all__ = ["EmbeddingCache", "embed", "items_digest"]
+__all__ = ["EmbeddingCache", "embed"]
 
 CACHE_FORMAT = 2  # 1: one .npz per key (no longer read); 2: one embedding store folder per key
 #: Rows per shard of a cache entry (an interrupted entry resumes from its finished shards).
 CACHE_SHARD_SIZE = 10_000
-
-
-# -- item content hashing ----------------------------------------------------------------------------------------
-def _update(digest: Any, tag: bytes, payload: bytes) -> None:
-    digest.update(tag + struct.pack("<Q", len(payload)) + payload)
-
-
-def _hash_file(path: str | os.PathLike[str]) -> bytes:
-    return bytes.fromhex(file_sha256(path))
-
-
-def _hash_item(digest: Any, item: Any, modality: str) -> None:
-    if isinstance(item, str):
-        if modality != "text" and os.path.isfile(item):
-            _update(digest, b"F", _hash_file(item))  # a file path: its content, so an edited file is re-encoded
-        else:
-            _update(digest, b"S", item.encode("utf-8"))
-    elif isinstance(item, os.PathLike):
-        try:
-            _update(digest, b"F", _hash_file(item))
-        except OSError as exc:
-            raise ValueError(f"cannot read item file {os.fspath(item)!r}: {exc}") from None
-    elif isinstance(item, bytes | bytearray | memoryview):
-        _update(digest, b"B", bytes(item))
-    elif hasattr(item, "getdata") and hasattr(item, "mode"):  # PIL image
-        _update(digest, b"I", f"{item.mode}{item.size}".encode() + item.tobytes())
-    elif hasattr(item, "detach"):  # torch tensor
-        _hash_item(digest, item.detach().cpu().numpy(), modality)
-    elif isinstance(item, np.ndarray):
-        arr = np.ascontiguousarray(item)
-        _update(digest, b"A", f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes())
-    elif isinstance(item, bool | int | float | complex):
-        _update(digest, b"N", repr(item).encode())
-    elif isinstance(item, tuple | list):  # e.g. (waveform, sample_rate)
-        _update(digest, b"T", str(len(item)).encode())
-        for part in item:
-            _hash_item(digest, part, modality)
-    else:
-        raise TypeError(
-            f"cannot fingerprint an item of type {type(item).__name__} for the cache; use str, a path, bytes, "
-            "a numpy array, a PIL image or a tuple of these (or pass cache=False)"
-        )
-
-
-def items_digest(items: Iterable[Any], modality: str) -> str:
-    """SHA-256 over the content of every item, in order (file paths are hashed by their bytes)."""
-    digest = hashlib.sha256()
-    count = 0
-    for item in items:
-        _hash_item(digest, item, modality)
-        count += 1
-    digest.update(struct.pack("<Q", count))
-    return digest.hexdigest()
+_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 # -- the cache ---------------------------------------------------------------------------------------------------
@@ -125,7 +73,10 @@ class EmbeddingCache:
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def path(self, key: str) -> Path:
-        """The store folder of ``key``."""
+        """The store folder of ``key`` (a hash or another plain name: never a path, so never outside the cache)."""
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValueError(f"cache key must be 1 to 128 letters, digits, '-' or '_' (such as a SHA-256 hex digest), "
+                             f"got {key!r}")
         return self.directory / key[:2] / key
 
     def get(self, key: str, n_rows: int) -> np.ndarray | None:
@@ -135,10 +86,12 @@ class EmbeddingCache:
         :class:`CacheCorruptionWarning` and never returned (the next :func:`embed` recomputes just those).
         """
         folder = self.path(key)
-        if not (folder / STORE_HEADER).is_file():
+        if not folder.is_dir():
             return None
         try:
             problems = verify_store(folder)
+        except FileNotFoundError:
+            return None  # no entry yet (at most an empty manifest left by a writer killed at once)
         except (OSError, ValueError) as exc:
             warnings.warn(f"embedding cache entry {folder} cannot be read ({exc}); recomputing",
                           CacheCorruptionWarning, stacklevel=2)
@@ -158,16 +111,17 @@ class EmbeddingCache:
         ``preprocessing`` and ``modality``); return the entry's folder."""
         vectors = np.asarray(vectors)
         source = _Precomputed(vectors, info)
-        write_store(source, range(len(vectors)), source.modalities[0], self.path(key), shard_size=CACHE_SHARD_SIZE,
-                    batch_size=CACHE_SHARD_SIZE, progress=False, wait=True)
+        _write_store(source, range(len(vectors)), source.modalities[0], self.path(key), shard_size=CACHE_SHARD_SIZE,
+                     batch_size=CACHE_SHARD_SIZE, progress=False, wait=True, reset_damaged=True)
         return self.path(key)
 
     def clear(self) -> int:
         """Remove every cached entry (and files of the old one-``.npz`` format); return how many were removed."""
         removed = 0
-        for header in self.directory.glob(f"*/*/{STORE_HEADER}"):
-            shutil.rmtree(header.parent, ignore_errors=True)
-            removed += 1
+        for entry in self.directory.glob("*/*/"):  # an entry whose store.json was lost is still an entry
+            if any((entry / name).exists() for name in (STORE_HEADER, MANIFEST)) or any(entry.glob(SHARD_PATTERN)):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
         for path in self.directory.glob("*/*.npz"):
             path.unlink()
             removed += 1
@@ -247,8 +201,9 @@ def embed(
     progress : bool, default True
         Show a progress bar (tqdm; a widget in notebooks).
     store : path, optional
-        A store folder: write (or resume) a sharded store there; the cache is not used. Items are addressed by
-        position, ``ids`` must be unique.
+        A store folder: write (or resume, or repair) a sharded store there; the cache is not used. Items are
+        addressed by position, ``ids`` must be unique. A store is for one item list (which may grow by items
+        appended at its end): another list is a ValueError that says to use a new folder.
     backend : "local" or "ray", default "local"
         With ``store``: encode in this process, or on a Ray actor pool (``actors=``, ``num_cpus_per_actor=``,
         ``encoder_factory=``; see :func:`workbench.store.write`). Both write the same shards.
@@ -275,8 +230,8 @@ def embed(
     """
     items = list(items)
     if store is not None:
-        return write_store(encoder, items, modality, store, shard_size=shard_size, ids=ids, batch_size=batch_size,
-                           progress=progress, backend=backend, **backend_options)
+        return _write_store(encoder, items, modality, store, shard_size=shard_size, ids=ids, batch_size=batch_size,
+                            progress=progress, backend=backend, **backend_options)
     if backend != "local" or backend_options:
         raise TypeError("backend= and its options apply only with store=PATH")
     if not items:
@@ -290,6 +245,7 @@ def embed(
     metadata = _default_metadata(items, modality, ids)
 
     if not cache:
+        check_item_files(items, modality)  # a FIFO would block the encoder's read forever
         raw = _encode_in_batches(encoder, modality, items, batch_size, progress)
         return Embeddings(raw, modality, encoder.name, metadata)
     entries = EmbeddingCache(cache_dir)
@@ -298,7 +254,7 @@ def embed(
     if hit is None:
         with warnings.catch_warnings():  # get() has reported any damage; the store recomputes those shards
             warnings.simplefilter("ignore", StoreCorruptionWarning)
-            written = write_store(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
-                                  batch_size=batch_size, progress=progress, wait=True)
+            written = _write_store(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
+                                   batch_size=batch_size, progress=progress, wait=True, reset_damaged=True)
         hit = _stored_rows(written)  # every shard was verified or hashed while writing: no second check
     return Embeddings(hit, modality, encoder.name, metadata, normalize=False)

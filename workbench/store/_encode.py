@@ -1,13 +1,108 @@
-"""Encoding items batch by batch, and the checks every encoder output passes (shared by both store backends)."""
+"""Encoding items batch by batch, the checks every encoder output passes (shared by both store backends), and the
+fingerprint of items (the cache's key, the store's record of which items each shard holds)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import os
+import stat
+import struct
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_batch", "encode_rows", "join_batches"]
+from workbench.store._format import file_sha256
+
+__all__ = ["check_batch", "check_item_files", "encode_rows", "items_digest", "join_batches"]
+
+
+def _update(digest: Any, tag: bytes, payload: bytes) -> None:
+    digest.update(tag + struct.pack("<Q", len(payload)) + payload)
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a directory"))
+
+
+def _regular_file(path: str | os.PathLike[str], index: int, must_exist: bool) -> bool:
+    """Whether item ``index`` names a regular file. A FIFO, socket, device or directory is a ValueError (reading
+    one could block forever); a missing file is a ValueError when ``must_exist`` (a Path item), else False."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:
+        if must_exist:
+            raise ValueError(f"item {index} ({os.fspath(path)!r}) cannot be read: {exc}") from None
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    kind = next((what for test, what in _NOT_REGULAR if test(mode)), "not a regular file")
+    raise ValueError(f"item {index} ({os.fspath(path)!r}) is {kind}, not a regular file; give regular files only "
+                     "(or their bytes)")
+
+
+def check_item_files(items: Iterable[Any], modality: str) -> None:
+    """Raise ValueError when an item (or a part of a tuple item) names a FIFO, socket, device or directory, or is a
+    path that does not exist; plain strings of the text modality are texts, not paths."""
+    for index, item in enumerate(items):
+        parts = item if isinstance(item, tuple | list) else (item,)
+        for part in parts:
+            if isinstance(part, os.PathLike) or (isinstance(part, str) and modality != "text"):
+                _regular_file(part, index, must_exist=not isinstance(part, str))
+
+
+def _hash_item(digest: Any, item: Any, modality: str, index: int, by_content: bool) -> None:
+    if isinstance(item, str | os.PathLike) and (not isinstance(item, str) or modality != "text") and \
+            _regular_file(item, index, must_exist=not isinstance(item, str)):
+        if by_content:  # a file path: its content, so an edited file is re-encoded
+            _update(digest, b"F", bytes.fromhex(file_sha256(item)))
+        else:
+            _update(digest, b"P", os.fsencode(item))
+    elif isinstance(item, str):
+        _update(digest, b"S", item.encode("utf-8"))
+    elif isinstance(item, bytes | bytearray | memoryview):
+        _update(digest, b"B", bytes(item))
+    elif hasattr(item, "getdata") and hasattr(item, "mode"):  # PIL image
+        _update(digest, b"I", f"{item.mode}{item.size}".encode() + item.tobytes())
+    elif hasattr(item, "detach"):  # torch tensor
+        _hash_item(digest, item.detach().cpu().numpy(), modality, index, by_content)
+    elif isinstance(item, np.ndarray):
+        arr = np.ascontiguousarray(item)
+        _update(digest, b"A", f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes())
+    elif isinstance(item, bool | int | float | complex):
+        _update(digest, b"N", repr(item).encode())
+    elif isinstance(item, tuple | list):  # e.g. (waveform, sample_rate)
+        _update(digest, b"T", str(len(item)).encode())
+        for part in item:
+            _hash_item(digest, part, modality, index, by_content)
+    elif not by_content:  # the store's record: an item of another type is known by its type alone
+        _update(digest, b"?", f"{type(item).__module__}.{type(item).__qualname__}".encode())
+    else:
+        raise TypeError(
+            f"cannot fingerprint an item of type {type(item).__name__} (item {index}) for the cache; use str, a path, "
+            "bytes, a numpy array, a PIL image or a tuple of these (or pass cache=False)"
+        )
+
+
+def items_digest(items: Iterable[Any], modality: str, *, by_content: bool = True, start: int = 0) -> str:
+    """SHA-256 over every item, in order.
+
+    File paths are hashed by their bytes (``by_content``, the cache's key: an edited file is another item) or by
+    their path (the store's record of its items: cheap on every resume; an item of a type not listed in the cache's
+    TypeError is then known by its type alone). Only regular files are read: a FIFO,
+    socket, device or directory given as an item is a ValueError naming its index (counted from ``start``).
+
+    Examples
+    --------
+    >>> items_digest(["a cat"], "text") == items_digest(["a cat"], "text")
+    True
+    """
+    digest = hashlib.sha256()
+    count = 0
+    for count, item in enumerate(items, start=1):
+        _hash_item(digest, item, modality, start + count - 1, by_content)
+    digest.update(struct.pack("<Q", count))
+    return digest.hexdigest()
 
 
 def check_batch(encoder: Any, modality: str, out: np.ndarray, n_items: int) -> None:

@@ -20,8 +20,8 @@ import numpy as np
 from workbench._files import atomic_write
 
 __all__ = [
-    "FORMAT", "HEADER", "LOCK", "MANIFEST", "TMP_SUFFIX", "VERSION", "StoreCorruptionWarning", "atomic_write_bytes",
-    "file_sha256", "remove_temp_files", "sha256_hex",
+    "FORMAT", "HEADER", "LOCK", "MANIFEST", "SHARD_PATTERN", "TMP_SUFFIX", "VERSION", "StoreCorruptionWarning",
+    "atomic_write_bytes", "file_sha256", "remove_temp_files", "sha256_hex",
 ]
 
 FORMAT = "workbench.store"
@@ -88,16 +88,69 @@ def _ids_digest(ids: Sequence[Any]) -> str:
     return sha256_hex(json.dumps([i.item() if isinstance(i, np.generic) else i for i in ids]).encode())
 
 
+class _DamagedHeader(ValueError):
+    """The store header cannot be trusted (unreadable JSON, a failed checksum or a missing field)."""
+
+
+_HEADER_FIELDS = {"format": str, "version": int, "encoder": str, "fingerprint": str, "preprocessing": str,
+                  "modality": str, "shard_size": int}
+
+
+def _canonical_sha256(record: dict[str, Any], checksum_key: str) -> str:
+    """The SHA-256 of ``record`` without ``checksum_key``, as canonical JSON (sorted keys)."""
+    body = {k: v for k, v in record.items() if k != checksum_key}
+    return sha256_hex(json.dumps(body, sort_keys=True).encode())
+
+
+def _header_bytes(header: dict[str, Any]) -> bytes:
+    """The header file's bytes: the header plus ``header_sha256``, its checksum (a flipped byte cannot pass)."""
+    sealed = {**header, "header_sha256": _canonical_sha256(header, "header_sha256")}
+    return json.dumps(sealed, indent=1, sort_keys=True).encode()
+
+
 def _read_header(folder: Path) -> dict[str, Any]:
+    """The verified header of the store at ``folder``.
+
+    FileNotFoundError without ``store.json``; ValueError when the folder holds something else or a newer format;
+    :class:`_DamagedHeader` (a ValueError naming the file) when the header is unreadable, fails its checksum or
+    lacks a field (headers of stores begun before the checksum have none and are checked field by field)."""
     path = folder / HEADER
     if not path.is_file():
         raise FileNotFoundError(f"no embedding store at {os.fspath(folder)!r} (no {HEADER})")
-    header = json.loads(path.read_bytes())
+    try:
+        header = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _DamagedHeader(f"the store header {os.fspath(path)!r} is damaged (not JSON: {exc})") from None
+    if not isinstance(header, dict):
+        raise _DamagedHeader(f"the store header {os.fspath(path)!r} is damaged (not a JSON object)")
     if header.get("format") != FORMAT:
+        if "header_sha256" in header or "shard_size" in header:
+            raise _DamagedHeader(f"the store header {os.fspath(path)!r} is damaged (format "
+                                 f"{header.get('format')!r}, expected {FORMAT!r})")
         raise ValueError(f"{os.fspath(folder)!r} is not a workbench embedding store")
-    if header.get("version", 0) > VERSION:
+    if "header_sha256" in header and header["header_sha256"] != _canonical_sha256(header, "header_sha256"):
+        raise _DamagedHeader(f"the store header {os.fspath(path)!r} is damaged (its checksum does not match)")
+    wrong = [k for k, kind in _HEADER_FIELDS.items() if not isinstance(header.get(k), kind)
+             or isinstance(header.get(k), bool)]
+    wrong += sorted(k for k in header if k not in _HEADER_FIELDS and k != "header_sha256")  # e.g. a flipped name
+    if wrong or header["shard_size"] < 1:
+        raise _DamagedHeader(f"the store header {os.fspath(path)!r} is damaged (bad or missing "
+                             f"{', '.join(wrong) or 'shard_size'})")
+    if header["version"] > VERSION:
         raise ValueError(f"{os.fspath(folder)!r} was written by a newer workbench (format {header['version']})")
+    header.pop("header_sha256", None)
     return header
+
+
+SHARD_PATTERN = "shard-*.parquet"
+
+
+def _shard_index(name: str) -> int | None:
+    """The index of a shard file name (``shard-000012.parquet`` -> 12), None for any other name."""
+    stem = name.removeprefix("shard-").removesuffix(".parquet")
+    if stem.isascii() and stem.isdigit() and _shard_name(int(stem)) == name:
+        return int(stem)
+    return None
 
 
 def _shard_name(index: int) -> str:

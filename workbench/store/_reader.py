@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from workbench.data import Embeddings
-from workbench.store._format import StoreCorruptionWarning, _read_header, _vectors_of
+from workbench.store._format import MANIFEST, StoreCorruptionWarning, _read_header, _vectors_of
 from workbench.store._manifest import _check_entry, _read_manifest
 
 __all__ = ["EmbeddingStore", "as_store", "open"]
@@ -59,7 +59,11 @@ class EmbeddingStore:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.header = _read_header(self.path)
-        entries, _ = _read_manifest(self.path)
+        manifest = _read_manifest(self.path, int(self.header["shard_size"]))
+        entries = manifest.entries
+        for number, _, wrong in manifest.bad:  # an edited or garbled line is never believed
+            warnings.warn(f"embedding store manifest {self.path / MANIFEST} line {number} {wrong}; its shard is "
+                          "left out", StoreCorruptionWarning, stacklevel=3)
         self.shards = []
         for index in sorted(entries):
             entry = entries[index]
@@ -97,7 +101,7 @@ class EmbeddingStore:
         """Whether every shard of the last run is present and verified (contiguous rows 0..total)."""
         if not self.shards:
             return False
-        total = int(self.shards[-1]["total"])
+        total = max(int(e["total"]) for e in self.shards)
         return [(e["start"], e["stop"]) for e in self.shards] == [
             (s, min(s + int(self.header["shard_size"]), total)) for s in range(0, total, int(self.header["shard_size"]))
         ]

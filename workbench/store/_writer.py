@@ -1,19 +1,19 @@
 """Writing a store: :func:`write` encodes items shard by shard and survives being killed at any point.
 
-A rerun verifies what is on disk, keeps every intact shard and recomputes the rest, so each id ends up in the store
-exactly once. Each shard is serialised in memory (on one of two writer threads, while the next shard is encoded),
-hashed, written to a temporary file, fsynced, renamed into place and the folder fsynced; only then is its manifest
-line appended (and fsynced, in shard order).
+A rerun verifies what is on disk, keeps every intact shard and recomputes the rest (exactly what
+:func:`workbench.store.verify` names), so each id ends up in the store exactly once. Each shard is serialised in
+memory (on one of two writer threads, while the next shard is encoded), hashed, written to a temporary file,
+fsynced, renamed into place and the folder fsynced; only then is its manifest line appended (and fsynced, in shard
+order). On any exception the writer threads are drained and their shards recorded before it propagates.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ import numpy as np
 import polars as pl
 
 from workbench._validation import unit_rows32
-from workbench.store._encode import encode_rows
+from workbench.store._checked import CacheCorruptionWarning
+from workbench.store._encode import encode_rows, items_digest
 from workbench.store._format import (
     FORMAT,
     HEADER,
@@ -30,6 +31,8 @@ from workbench.store._format import (
     MANIFEST,
     VERSION,
     StoreCorruptionWarning,
+    _DamagedHeader,
+    _header_bytes,
     _ids_digest,
     _read_header,
     _shard_bytes,
@@ -38,7 +41,7 @@ from workbench.store._format import (
     remove_temp_files,
     sha256_hex,
 )
-from workbench.store._manifest import _append_manifest, _check_entry, _read_manifest
+from workbench.store._manifest import _append_manifest, _check_entry, _read_manifest, _shard_files, _write_manifest
 from workbench.store._ray import encode_shards
 from workbench.store._reader import EmbeddingStore
 
@@ -126,8 +129,19 @@ def write(
     Raises
     ------
     ValueError
-        When the store holds another encoder / fingerprint / preprocessing / modality or shard size, or the ids are
-        not unique.
+        When the store holds another encoder / fingerprint / preprocessing / modality or shard size; when it was
+        written for another item list (fewer items, or other items or ids at a stored position: a store is for one
+        item list, which may only grow by items appended at its end); when its ``store.json`` is damaged or gone
+        (which encoder wrote the shards is unknown); when the ids are not unique; when an item names a FIFO,
+        socket, device or directory.
+
+    Notes
+    -----
+    Finished shards are kept, always: when encoding stops with an exception (an encoder error, Ctrl-C), the shards
+    already encoded are written and recorded before it propagates, and the next run encodes only the rest. Damage
+    that :func:`workbench.store.verify` names (a shard whose checksum, size or rows disagree with its line, a
+    garbled or edited manifest line, a lost manifest, orphan shard files) is repaired by the next run with the same
+    items: exactly those shards are recomputed.
 
     Examples
     --------
@@ -141,6 +155,26 @@ def write(
     >>> len(store), store.n_shards
     (3, 2)
     """
+    return _write_store(encoder, items, modality, path, shard_size=shard_size, ids=ids, batch_size=batch_size,
+                        progress=progress, wait=wait, backend=backend, **backend_options)
+
+
+def _write_store(
+    encoder: Any,
+    items: Sequence[Any],
+    modality: str,
+    path: str | os.PathLike[str],
+    *,
+    shard_size: int = 10_000,
+    ids: Sequence[Any] | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+    wait: bool = False,
+    backend: str = "local",
+    reset_damaged: bool = False,
+    **backend_options: Any,
+) -> EmbeddingStore:
+    """:func:`write`; ``reset_damaged`` (the cache) recomputes a store whose header is damaged instead of raising."""
     from tqdm.auto import tqdm
 
     if backend not in ("local", "ray"):
@@ -160,6 +194,15 @@ def write(
             raise ValueError(f"{len(ids)} ids for {n} items")
         if pl.Series("id", list(ids)).n_unique() != n:
             raise ValueError("ids must be unique")
+    n_shards = (n + shard_size - 1) // shard_size
+
+    def rows_of(index: int) -> int:
+        return min((index + 1) * shard_size, n) - index * shard_size
+
+    # which items each shard holds, by value (file items by path): every item is looked at once here, so a FIFO,
+    # socket, device or directory among them is refused before anything is created or encoded
+    digests = [items_digest(items[i * shard_size : i * shard_size + rows_of(i)], modality, by_content=False,
+                            start=i * shard_size) for i in range(n_shards)]
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     identity = {
@@ -169,59 +212,25 @@ def write(
         "modality": modality,
     }
     with _locked(folder, wait):
-        if (folder / HEADER).is_file():
-            header = _read_header(folder)
-            differ = [k for k in _IDENTITY_KEYS if header.get(k) != identity[k]]
-            if differ:
-                raise ValueError(
-                    f"the store at {os.fspath(folder)!r} holds other embeddings ({', '.join(differ)} differ: "
-                    f"{ {k: header.get(k) for k in differ} } vs { {k: identity[k] for k in differ} }); "
-                    "use another folder"
-                )
-            if int(header["shard_size"]) != shard_size:
-                raise ValueError(f"the store at {os.fspath(folder)!r} uses shard_size={header['shard_size']}, "
-                                 f"not {shard_size}")
-        else:
-            header = {"format": FORMAT, "version": VERSION, **identity, "shard_size": shard_size}
-            atomic_write_bytes(folder / HEADER, json.dumps(header, indent=1, sort_keys=True).encode())
-
+        header = _open_header(folder, identity, shard_size, reset_damaged)
         remove_temp_files(folder)
-        entries, torn = _read_manifest(folder)
-        n_shards = (n + shard_size - 1) // shard_size
-        keep: dict[int, dict[str, Any]] = {}
-        for index in sorted(entries):
-            entry = entries[index]
-            if index >= n_shards:
-                continue
-            start, stop = index * shard_size, min((index + 1) * shard_size, n)
-            recorded = range(start, stop) if ids is None else ids[start:stop]
-            if (entry["start"], entry["stop"]) != (start, stop) or entry["ids_sha256"] != _ids_digest(recorded):
-                continue  # stale: the item list changed length or ids
-            problem = _check_entry(folder, entry)
-            if problem is None:
-                keep[index] = entry
-            else:
-                warnings.warn(
-                    f"embedding store shard {folder / entry['file']} is {problem}; recomputing it",
-                    StoreCorruptionWarning,
-                    stacklevel=3,
-                )
-        if torn or len(keep) != len(entries):  # compact: drop torn, stale and damaged lines
-            lines = b"".join(json.dumps(keep[i], sort_keys=True).encode() + b"\n" for i in sorted(keep))
-            atomic_write_bytes(folder / MANIFEST, lines)
+
+        def ids_digest(start: int, stop: int) -> str:
+            return _ids_digest(range(start, stop) if ids is None else ids[start:stop])
+
+        keep = _intact_shards(folder, shard_size, n, ids_digest, digests,
+                              lambda a, b: items_digest(items[a:b], modality, by_content=False, start=a))
 
         # Encoding runs here while two writer threads serialise, hash, write and fsync earlier shards (all of which
         # release the GIL); this thread appends each manifest line once its shard is durable, in shard order. At
-        # most two finished shards wait in memory.
+        # most two finished shards wait in memory. On any exception (an encoder error, Ctrl-C) the shards already
+        # encoded are still written and recorded before it propagates: finished work is never thrown away.
         version = int(header.get("version", VERSION))
         missing = [index for index in range(n_shards) if index not in keep]
         pending: deque[Future[dict[str, Any]]] = deque()
 
         def record_oldest() -> None:
             _append_manifest(folder, pending.popleft().result())
-
-        def rows_of(index: int) -> int:
-            return min((index + 1) * shard_size, n) - index * shard_size
 
         with (
             tqdm(total=n, initial=sum(rows_of(i) for i in keep), desc=f"{encoder.name} {modality}", unit="item",
@@ -242,23 +251,129 @@ def write(
                 raws = ((index, encode_rows(encoder, modality, items[index * shard_size : index * shard_size
                                                                      + rows_of(index)], batch_size, bar))
                         for index in missing)
-            for index, raw in raws:
-                start, stop = index * shard_size, min((index + 1) * shard_size, n)
-                shard_ids: Any = np.arange(start, stop, dtype=np.int64) if ids is None else ids[start:stop]
-                vectors = unit_rows32(raw, f"{encoder.name} {modality} embeddings")
-                first, last = (shard_ids[0], shard_ids[-1])
-                entry = {
-                    "shard": index, "file": _shard_name(index), "start": start, "stop": stop, "rows": stop - start,
-                    "first_id": first.item() if isinstance(first, np.generic) else first,
-                    "last_id": last.item() if isinstance(last, np.generic) else last,
-                    "ids_sha256": _ids_digest(range(start, stop) if ids is None else shard_ids),
-                    "dim": int(vectors.shape[1]), "total": n,
-                }
-                del raw
-                while len(pending) >= 2:
-                    record_oldest()
-                pending.append(writers.submit(_write_shard, folder, shard_ids, vectors, entry, version))
-                del vectors
+            try:
+                for index, raw in raws:
+                    start, stop = index * shard_size, index * shard_size + rows_of(index)
+                    shard_ids: Any = np.arange(start, stop, dtype=np.int64) if ids is None else ids[start:stop]
+                    vectors = unit_rows32(raw, f"{encoder.name} {modality} embeddings")
+                    first, last = (shard_ids[0], shard_ids[-1])
+                    entry = {
+                        "shard": index, "file": _shard_name(index), "start": start, "stop": stop,
+                        "rows": stop - start, "first_id": first.item() if isinstance(first, np.generic) else first,
+                        "last_id": last.item() if isinstance(last, np.generic) else last,
+                        "ids_sha256": ids_digest(start, stop), "items_sha256": digests[index],
+                        "dim": int(vectors.shape[1]), "total": n,
+                    }
+                    del raw
+                    while len(pending) >= 2:
+                        record_oldest()
+                    pending.append(writers.submit(_write_shard, folder, shard_ids, vectors, entry, version))
+                    del vectors
+            except BaseException as exc:
+                _record_finished(folder, pending, exc)
+                raise
             while pending:
                 record_oldest()
     return EmbeddingStore(folder, verify=False)
+
+
+def _record_finished(folder: Path, pending: deque[Future[dict[str, Any]]], error: BaseException) -> None:
+    """Drain the writer threads after ``error``: record every shard they finish (in shard order); a shard whose
+    write failed too is left unrecorded (recomputed next time) and its failure noted on ``error``."""
+    while pending:
+        future = pending.popleft()
+        try:
+            entry = future.result()
+        except Exception as failed:  # not swallowed: noted on the error that propagates
+            error.add_note(f"writing a finished shard failed as well: {type(failed).__name__}: {failed}")
+            continue
+        _append_manifest(folder, entry)
+
+
+def _other_list(folder: Path, what: str) -> ValueError:
+    return ValueError(
+        f"the store at {os.fspath(folder)!r} was written for another item list: {what}. A store is for one item "
+        "list (which may grow by items appended at its end); to embed another list, use a new folder, or delete "
+        f"{os.fspath(folder)!r} to start over"
+    )
+
+
+def _intact_shards(folder: Path, shard_size: int, n: int, ids_digest: Callable[[int, int], str],
+                   digests: list[str], digest_of: Callable[[int, int], str]) -> dict[int, dict[str, Any]]:
+    """The recorded shards to keep (their files verified), after checking that the call's items are the stored
+    item list or an extension of it; rewrite the manifest without the lines not kept and remove shard files beyond
+    the item list that no line records. Warns about each damaged shard and untrustworthy line."""
+    manifest = _read_manifest(folder, shard_size)
+    if manifest.total > n:
+        raise _other_list(folder, f"it holds {manifest.total} items and this call gives {n}")
+    for number, _, problem in manifest.bad:
+        warnings.warn(f"embedding store manifest {folder / MANIFEST} line {number} {problem}; recomputing its shard",
+                      StoreCorruptionWarning, stacklevel=4)
+    keep: dict[int, dict[str, Any]] = {}
+    for index, entry in sorted(manifest.entries.items()):
+        start, stop = entry["start"], entry["stop"]  # stop <= total <= n
+        full = min(start + shard_size, n)
+        same = entry["ids_sha256"] == ids_digest(start, stop)
+        if same and "items_sha256" in entry:  # stores begun before items_sha256 are checked by their ids only
+            same = entry["items_sha256"] == (digests[index] if stop == full else digest_of(start, stop))
+        if not same:
+            raise _other_list(folder, f"items [{start}, {stop}) (shard {index}) differ from the ones it holds")
+        if stop != full:
+            continue  # the item list grew: this was its partial last shard
+        damaged = _check_entry(folder, entry)
+        if damaged is None:
+            keep[index] = entry
+        else:
+            warnings.warn(f"embedding store shard {folder / entry['file']} is {damaged}; recomputing it",
+                          StoreCorruptionWarning, stacklevel=4)
+    n_shards = (n + shard_size - 1) // shard_size
+    orphans = [name for index, name in _shard_files(folder).items() if index >= n_shards and index not in keep]
+    if orphans:
+        warnings.warn(f"embedding store {os.fspath(folder)!r} holds {len(orphans)} shard file(s) beyond its "
+                      f"{n} items that no manifest line records ({', '.join(sorted(orphans)[:3])}); removed",
+                      StoreCorruptionWarning, stacklevel=4)
+        for name in orphans:
+            (folder / name).unlink(missing_ok=True)
+    if manifest.bad or manifest.torn or len(keep) != len(manifest.entries):
+        _write_manifest(folder, keep)  # compact: drop torn, untrustworthy, superseded and damaged lines
+    return keep
+
+
+def _open_header(folder: Path, identity: dict[str, str], shard_size: int, reset_damaged: bool) -> dict[str, Any]:
+    """The store's header, created when the folder is new, after checking it was written for ``identity``.
+
+    A damaged header (or shards without one) cannot say which encoder wrote the shards: a ValueError that says
+    what to do, or with ``reset_damaged`` (a cache entry) a warning and an empty store to recompute."""
+    header: dict[str, Any] | None = None
+    damage = None
+    if (folder / HEADER).is_file():
+        try:
+            header = _read_header(folder)
+        except _DamagedHeader as exc:
+            damage = str(exc)
+    elif _shard_files(folder) or ((folder / MANIFEST).is_file() and (folder / MANIFEST).stat().st_size):
+        damage = f"the store at {os.fspath(folder)!r} holds shards but no header {HEADER!r}"
+    if damage is not None:
+        if not reset_damaged:
+            raise ValueError(f"{damage}: which encoder wrote the shards is unknown, so they cannot be reused. "
+                             f"Restore {HEADER}, or delete the folder {os.fspath(folder)!r} (or embed into a new "
+                             "folder) to start over")
+        warnings.warn(f"embedding cache entry {folder} is damaged ({damage}); recomputing it",
+                      CacheCorruptionWarning, stacklevel=4)
+        for name in [*_shard_files(folder).values(), HEADER, MANIFEST]:
+            (folder / name).unlink(missing_ok=True)
+    if header is None:
+        header = {"format": FORMAT, "version": VERSION, **identity, "shard_size": shard_size}
+        atomic_write_bytes(folder / HEADER, _header_bytes(header))
+        return header
+    differ = [k for k in _IDENTITY_KEYS if header.get(k) != identity[k]]
+    if differ:
+        raise ValueError(
+            f"the store at {os.fspath(folder)!r} holds other embeddings ({', '.join(differ)} differ: "
+            f"{ {k: header.get(k) for k in differ} } vs { {k: identity[k] for k in differ} }); "
+            "use another folder"
+        )
+    if int(header["shard_size"]) != shard_size:
+        raise ValueError(f"the store at {os.fspath(folder)!r} uses shard_size={header['shard_size']}, "
+                         f"not {shard_size}")
+    return header
