@@ -1,8 +1,11 @@
-"""Trust (issue 13.13): no open doors (local Ray on loopback, safe loading)."""
+"""Trust (issue 13.8, 13.13): checksummed one-file bundles; no open doors (local Ray on loopback, safe loading)."""
 
 from __future__ import annotations
 
 import ast
+import base64
+import hashlib
+import importlib
 import io
 import json
 import os
@@ -10,15 +13,191 @@ import subprocess
 import sys
 import textwrap
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 import workbench._cluster as cluster
+from workbench import Embeddings, PairedEmbeddings
+from workbench.data import _bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workbench"
+
+
+# -- 13.8: every damaged bundle is refused, naming the file ---------------------------------------------------------
+
+
+def _paired() -> PairedEmbeddings:
+    rng = np.random.default_rng(7)
+    a = Embeddings(rng.normal(size=(3, 4)), "image", "toy", {"id": [1, 2, 3], "caption": ["x", None, "zz"]})
+    b = Embeddings(rng.normal(size=(4, 4)), "text", "toy", {"id": [5, 6, 7, 8], "score": [0.5, 1.0, None, 2.0]})
+    return PairedEmbeddings(a, b, [(0, 0), (1, 1), (2, 2), (2, 3)])
+
+
+def _same(x: PairedEmbeddings, y: PairedEmbeddings) -> bool:
+    return (
+        x.modalities == y.modalities
+        and (x.a.model, x.b.model) == (y.a.model, y.b.model)
+        and x.a.vectors.tobytes() == y.a.vectors.tobytes() and x.a.vectors.shape == y.a.vectors.shape
+        and x.b.vectors.tobytes() == y.b.vectors.tobytes() and x.b.vectors.shape == y.b.vectors.shape
+        and x.a.metadata.schema == y.a.metadata.schema and x.a.metadata.equals(y.a.metadata, null_equal=True)
+        and x.b.metadata.schema == y.b.metadata.schema and x.b.metadata.equals(y.b.metadata, null_equal=True)
+        and x.pairs.shape == y.pairs.shape and bool(np.array_equal(x.pairs, y.pairs))
+    )
+
+
+@pytest.mark.filterwarnings("ignore::workbench.data.DuplicateRowsWarning")  # a flip may duplicate a row
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_flipped_bits_load_the_original_or_raise_a_value_error_naming_the_file(tmp_path, suffix):
+    original = _paired()
+    path = tmp_path / f"clean{suffix}"
+    original.save(path)
+    assert _same(PairedEmbeddings.load(path), original)
+    data = path.read_bytes()
+    bad = tmp_path / f"flipped{suffix}"
+    rng = np.random.default_rng(13)
+    bits = rng.choice(len(data) * 8, size=600, replace=False)
+    outcomes: dict[str, list[int]] = {"same": [], "refused": [], "different": [], "other": []}
+    for bit in bits.tolist():
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = PairedEmbeddings.load(bad)
+        except ValueError as exc:
+            outcomes["refused" if os.fspath(bad) in str(exc) else "other"].append(bit)
+        except BaseException as exc:  # a Rust panic is a BaseException: it must not get here
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            outcomes["other"].append(bit)
+        else:
+            outcomes["same" if _same(loaded, original) else "different"].append(bit)
+    assert outcomes["different"] == [], f"{len(outcomes['different'])} flips loaded as different data"
+    assert outcomes["other"] == [], f"{len(outcomes['other'])} flips raised something else than ValueError(file)"
+    assert len(outcomes["refused"]) > 300  # the sample really damaged files
+
+
+def test_parquet_checksum_is_the_sha256_of_the_file_with_its_digest_read_as_zeros(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    _paired().save(path)
+    data = path.read_bytes()
+    stored = pq.read_metadata(path).metadata[b"workbench.sha256"]
+    assert len(stored) == 64 and data.count(stored) == 1
+    expected = hashlib.sha256(data.replace(stored, b"0" * 64)).hexdigest().encode()
+    assert stored == expected
+    assert json.loads(pq.read_metadata(path).metadata[b"workbench"])["checksum"] == "sha256"
+
+
+def _strip_checksum(path: Path) -> None:
+    """Rewrite a bundle as the writer before checksums did: no digest key, no checksum flag in the header."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    kv = dict(table.schema.metadata)
+    kv.pop(b"workbench.sha256")
+    header = json.loads(kv[b"workbench"])
+    header.pop("checksum")
+    kv[b"workbench"] = json.dumps(header).encode()
+    pq.write_table(table.replace_schema_metadata(kv), path)
+
+
+def test_parquet_written_before_checksums_loads_with_a_warning_that_it_is_unverified(tmp_path):
+    path = tmp_path / "old.parquet"
+    original = _paired()
+    original.save(path)
+    _strip_checksum(path)
+    with pytest.warns(_bundle.UnverifiedFileWarning, match=r"old\.parquet.*cannot be verified; save it again"):
+        loaded = PairedEmbeddings.load(path)
+    assert _same(loaded, original)
+    loaded.save(path)  # saving again adds the checksum: no warning any more
+    assert _same(PairedEmbeddings.load(path), original)
+
+
+def test_checksummed_parquet_without_its_digest_is_refused(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    _paired().save(path)
+    table = pq.read_table(path)
+    kv = dict(table.schema.metadata)
+    kv.pop(b"workbench.sha256")
+    pq.write_table(table.replace_schema_metadata(kv), path)  # the header still says "checksum": "sha256"
+    with pytest.raises(ValueError, match=r"p\.parquet.*damaged: its checksum is missing"):
+        PairedEmbeddings.load(path)
+
+
+def test_npz_that_lost_its_pairs_is_refused_not_paired_by_row(tmp_path):
+    rng = np.random.default_rng(0)
+    pairs = [(0, 1), (1, 0), (2, 2)]
+    paired = PairedEmbeddings.from_arrays(rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), pairs=pairs)
+    path = tmp_path / "p.npz"
+    paired.save(path)
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist() if n != "pairs.npy"}
+    with zipfile.ZipFile(path, "w") as z:
+        for name, raw in members.items():
+            z.writestr(name, raw)
+    with pytest.raises(ValueError, match=r"p\.npz.*damaged: its header and its members disagree"):
+        PairedEmbeddings.load(path)
+
+
+class PanicException(BaseException):
+    """What pyo3 raises for a Rust panic (polars on a damaged file): a BaseException, not an Exception."""
+
+
+@pytest.mark.parametrize(("suffix", "target"), [(".parquet", "pyarrow.parquet.read_table"),
+                                                (".npz", "polars.read_parquet")])
+def test_a_reader_panic_becomes_a_value_error_naming_the_file(tmp_path, monkeypatch, suffix, target):
+    path = tmp_path / f"p{suffix}"
+    _paired().save(path)
+    module, _, name = target.rpartition(".")
+
+    def panic(*args, **kwargs):
+        raise PanicException("called `Result::unwrap()` on an `Err` value: Utf8Error")
+
+    monkeypatch.setattr(importlib.import_module(module), name, panic)
+    with pytest.raises(ValueError, match=rf"p\{suffix}.*damaged.*PanicException"):
+        PairedEmbeddings.load(path)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules[module], name, interrupt)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C stays Ctrl-C
+        PairedEmbeddings.load(path)
+
+
+def test_embeddings_and_multimodal_bundles_are_checksummed_too(tmp_path):
+    rng = np.random.default_rng(1)
+    e = Embeddings(rng.normal(size=(4, 3)), "audio", "toy", {"id": ["a", "b", "c", "d"]})
+    path = tmp_path / "e.parquet"
+    e.save(path)
+    data = bytearray(path.read_bytes())
+    data[8] ^= 0x10  # inside the first data page
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"e\.parquet.*damaged: its sha256 checksum does not match"):
+        Embeddings.load(path)
+
+
+def test_a_damaged_unverified_file_still_names_the_file(tmp_path):
+    """Files from before checksums cannot be verified, but a reader's failure on them still names the file."""
+    path = tmp_path / "old.parquet"
+    _paired().save(path)
+    _strip_checksum(path)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    kv = dict(table.schema.metadata)
+    kv[b"workbench.pairs"] = base64.b64encode(np.array([0, 9], dtype="<i8").tobytes())  # row 9 does not exist
+    pq.write_table(table.replace_schema_metadata(kv), path)
+    with pytest.raises(ValueError, match=r"old\.parquet.*damaged: its pairs do not index its rows"):
+        PairedEmbeddings.load(path)
 
 
 # -- 13.13: local Ray listens on 127.0.0.1 only ---------------------------------------------------------------------
@@ -242,3 +421,10 @@ def test_dependency_floors_are_above_the_code_execution_advisories():
 
     assert Version(pyarrow.__version__) >= floor["pyarrow"]
     assert Version(torch.__version__.split("+")[0]) >= floor["torch"]
+
+
+def test_polars_reads_the_checksummed_file_like_any_parquet(tmp_path):
+    path = tmp_path / "p.parquet"
+    _paired().save(path)
+    frame = pl.read_parquet(path)
+    assert frame.height == 7 and frame["modality"].to_list()[:3] == ["image"] * 3
