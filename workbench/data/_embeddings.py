@@ -184,16 +184,14 @@ def load_bundle(
 ) -> tuple[list[Embeddings], Bundle]:
     """Read a one-file bundle holding ``expect`` data and validate its parts as :class:`Embeddings`.
 
-    Parts of a workbench file keep their bits (``normalize=False``); those of a plain npz are normalised. In an
-    ``.npz`` file, a part that fails validation makes the file unreadable (``ValueError("cannot read ...")``).
+    Parts of a workbench file keep their bits (``normalize=False``); those of a plain npz are normalised. A part
+    that fails validation makes the file unreadable (``ValueError("cannot read <path>: ...")``, in both formats).
     """
     bundle = read_bundle(path, plain_modalities=plain_modalities, plain_model=plain_model)
     try:
         embeddings = [Embeddings(p.vectors, p.modality, p.model, p.metadata, normalize=bundle.plain)
                       for p in bundle.parts]
-    except ValueError as exc:
-        if bundle.suffix != ".npz" or "workbench" in str(exc):
-            raise
+    except (ValueError, TypeError) as exc:
         raise unreadable(path, exc) from None
     check_kind(bundle, expect, path)
     return embeddings, bundle

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import inspect
 import json
 import logging
 import os
@@ -184,6 +185,8 @@ class OpenCLIPEncoder(ModelFingerprint):
                 image_resize_mode=tag_cfg.get("resize_mode"),
             )
         checkpoint = None if kind == "random" else source if kind == "file" else tag_cfg["_path"]
+        if "weights_only" in inspect.signature(open_clip.create_model_and_transforms).parameters:
+            kwargs["weights_only"] = True  # a checkpoint holds tensors, never pickled code (torch >= 2.6's default too)
 
         def build() -> tuple[torch.nn.Module, Any]:
             with torch.random.fork_rng(devices=[]), _quiet_open_clip():

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from workbench._cluster import ensure_local_ray
 from workbench._params import InvalidParameterError, check_choice
 from workbench._threads import numba_threads
 
@@ -291,13 +292,13 @@ def transform_on_ray(
 
     The model is put in the object store once; each of ``workers`` actors (default: one per CPU of the cluster,
     never more than there are batches) takes ``(CPUs - 1) / workers`` CPUs, so the pool leaves one CPU of the
-    cluster free, and holds one batch at a time. The actors are killed at the end, also on an error. Ray is
-    initialised with its defaults when it is not yet (call ``ray.init(...)`` first to choose).
+    cluster free, and holds one batch at a time. The actors are killed at the end, also on an error. When Ray is
+    not initialised yet, a local instance is started that listens on 127.0.0.1 only
+    (:func:`workbench._cluster.ensure_local_ray`); call ``ray.init(...)`` first to choose (e.g. a real cluster).
     """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False)
+    ensure_local_ray()
     total = float(ray.cluster_resources().get("CPU", 0.0))
     if total < 2:
         raise ValueError(f"the Ray cluster has {total:g} CPU: the transform actors would take every CPU; use "

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench._cluster import ensure_local_ray
 from workbench.store._encode import check_batch, join_batches
 
 __all__ = ["EncoderActor", "encode_shards"]
@@ -84,7 +85,8 @@ def encode_shards(
     encoder_factory : callable, optional
         A picklable zero-argument callable that builds the encoder inside each actor (once).
 
-    Ray is initialised with its defaults when it is not yet (call ``ray.init(...)`` first to choose).
+    When Ray is not initialised yet, a local instance is started that listens on 127.0.0.1 only
+    (:func:`workbench._cluster.ensure_local_ray`); call ``ray.init(...)`` first to choose (e.g. a real cluster).
     """
     import ray
     import ray.data
@@ -105,8 +107,7 @@ def encode_shards(
         for a in starts:
             rows.append({"start": a, "items": pickle.dumps(list(items[a : min(a + batch_size, stop)]),
                                                             protocol=pickle.HIGHEST_PROTOCOL)})
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False)
+    ensure_local_ray()
     _check_budget(ray, actors, num_cpus_per_actor)
 
     context = ray.data.DataContext.get_current()
