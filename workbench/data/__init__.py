@@ -15,11 +15,14 @@ empty sets) and raises a ``ValueError`` naming the problem and how many rows hav
 objects are read-only, so no analysis can silently change them.
 
 Each class saves to and loads from one ``.npz`` or ``.parquet`` file (``save(path)`` / ``load(path)``, written
-atomically, read back bit for bit); the file format lives below the classes, in the private ``_bundle`` module.
+atomically, read back bit for bit, checksummed: a damaged file is a ``ValueError`` naming it; a ``.parquet`` file
+written before checksums loads with an :class:`UnverifiedFileWarning`); the file format lives below the classes, in
+the private ``_bundle`` module.
 """
 
 from __future__ import annotations
 
+from workbench.data._bundle import UnverifiedFileWarning
 from workbench.data._embeddings import DuplicateRowsWarning, Embeddings
 from workbench.data._multimodal import MultimodalEmbeddings
 from workbench.data._paired import PairedEmbeddings
@@ -29,4 +32,5 @@ __all__ = [
     "Embeddings",
     "MultimodalEmbeddings",
     "PairedEmbeddings",
+    "UnverifiedFileWarning",
 ]
