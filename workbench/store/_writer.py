@@ -285,7 +285,11 @@ def _record_finished(folder: Path, pending: deque[Future[dict[str, Any]]], error
         try:
             entry = future.result()
         except Exception as failed:  # not swallowed: noted on the error that propagates
-            error.add_note(f"writing a finished shard failed as well: {type(failed).__name__}: {failed}")
+            note = f"writing a finished shard failed as well: {type(failed).__name__}: {failed}"
+            if hasattr(error, "add_note"):  # Python >= 3.11
+                error.add_note(note)
+            else:  # pragma: no cover - Python 3.10
+                error.__notes__ = [*getattr(error, "__notes__", []), note]
             continue
         _append_manifest(folder, entry)
 
