@@ -42,7 +42,7 @@ def _fit_inputs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"dimensions differ: a has {ma.shape[1]}, b has {mb.shape[1]}; both must share one space")
     ua, ub = unit_rows64(ma, "a"), unit_rows64(mb, "b")
     if len(ua) < 2:
-        raise ValueError(f"fit needs at least 2 pairs, got {len(ua)}")
+        raise ValueError(f"a and b: fit needs at least 2 pairs, got {len(ua)}")
     return ua, ub
 
 

@@ -99,7 +99,10 @@ def _interval(value: Any, lo: Any, hi: Any, digits: int, style: str) -> str:
 
 def _table_cells(table: Any, digits: int, intervals: bool, style: str) -> tuple[list[str], list[bool], list[list[str]]]:
     if not isinstance(table, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(table).__name__} (convert with polars.DataFrame(...))")
+        raise TypeError(
+            f"table must be a polars DataFrame, got {type(table).__name__} (convert with polars.DataFrame(...) or, "
+            "for pandas, polars.from_pandas(...))"
+        )
     digits = check_int(digits, "digits", low=0)
     if not table.columns:
         raise ValueError("the table has no columns")
