@@ -100,6 +100,9 @@ def _as_ids(ids: Any, n: int, what: str) -> np.ndarray:
     out = np.empty(n, dtype=object)
     for i, value in enumerate(arr.tolist()):  # plain Python objects (str, not np.str_)
         out[i] = value
+    missing = [i for i, v in enumerate(out) if v is None or (isinstance(v, float) and v != v)]
+    if missing:  # None marks a missing result; NaN is not equal to itself, so no search result could be matched
+        raise ValueError(f"{what}: {len(missing)} ids are missing (None or NaN), e.g. row {missing[0]}")
     return out
 
 
