@@ -121,6 +121,10 @@ class PairedEmbeddings:
         >>> PairedEmbeddings.from_frame(df, "image_emb", "text_emb").modalities
         ('image', 'text')
         """
+        if not isinstance(frame, pl.DataFrame):
+            raise TypeError(
+                f"frame must be a polars DataFrame, got {type(frame).__name__} (for pandas: polars.from_pandas(frame))"
+            )
         for col in (a, b):
             if col not in frame.columns:
                 raise ValueError(f"column {col!r} not in the table (columns: {frame.columns})")
