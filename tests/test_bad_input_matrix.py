@@ -321,6 +321,11 @@ def _pair_cases() -> list[Case]:
                           ("3d", lambda x: x[None])):
             cases.append(Case(entry, name_a, bad, lambda f=f, make=make: f(make(A), B),
                               raises(rf"\b{name_a}\b")))
+        # an Embeddings is its vectors (float32 unit rows: equal to the float64 call to float32 precision)
+        cases.append(Case(entry, name_b, "Embeddings", lambda f=f: f(Embeddings(A, "a"), Embeddings(B, "b")),
+                          same(lambda f=f: f(A, B), rtol=1e-5)))
+        if not entry.startswith(("gap.", "PairedEmbeddings")) and ".fit" not in entry:  # these take a PairedEmbeddings
+            cases.append(Case(entry, name_a, "PairedEmbeddings", lambda f=f: f(_pe(None), B), raises(rf"\b{name_a}\b")))
         row_paired = not entry.endswith(".transform") and entry not in ("per_query_ranks", "evaluate_queries")
         cases.append(Case(entry, name_b, "wrong_dims", lambda f=f: f(A, B[:, :-1]),
                           PAIR_OVERRIDES.get((entry, "wrong_dims"), raises(rf"\b{name_b}\b"))))
@@ -481,6 +486,19 @@ SPECIAL: list[Case] = [
     Case("search.Index", "ids", "negative", lambda: _index(A, ids=np.r_[-1, np.arange(1, N)]), raises()),
     Case("search.Index", "ids", "repeated", lambda: _index(A, ids=np.zeros(N, int)), raises()),
     Case("search.Index", "ids", "wrong_length", lambda: _index(A, ids=np.arange(N - 1)), raises()),
+    Case("search.Index", "ids", "nan", lambda: _index(A, ids=[float(i) for i in range(N - 1)] + [np.nan]), raises()),
+    Case("search.Index", "ids", "none", lambda: _index(A, ids=[str(i) for i in range(N - 1)] + [None]), raises()),
+    Case("PairedEmbeddings.from_frame", "frame", "pandas",
+         lambda: PairedEmbeddings.from_frame(_pandas(np.zeros((2, 2))), "a", "b"), raises(), "pandas"),
+    Case("PairedEmbeddings.from_frame", "frame", "empty", lambda: PairedEmbeddings.from_frame(
+        pl.DataFrame({"a": [], "b": []}, schema={"a": pl.List(pl.Float64), "b": pl.List(pl.Float64)}), "a", "b"),
+        raises("column 'a'")),
+    Case("PairedEmbeddings.from_frame", "frame", "ragged", lambda: PairedEmbeddings.from_frame(
+        pl.DataFrame({"a": [[1.0], [0.0, 1.0]], "b": [[1.0, 0.0], [0.0, 1.0]]}), "a", "b"), raises("column 'a'")),
+    Case("PairedEmbeddings.from_frame", "frame", "nan", lambda: PairedEmbeddings.from_frame(
+        pl.DataFrame({"a": [[1.0, np.nan], [0.0, 1.0]], "b": [[1.0, 0.0], [0.0, 1.0]]}), "a", "b"), raises(r"\ba\b")),
+    Case("PairedEmbeddings.from_frame", "frame", "array_column", lambda: PairedEmbeddings.from_frame(
+        pl.DataFrame({"a_emb": A, "b_emb": B}), "a_emb", "b_emb"), same(lambda: _pe(None), rtol=0)),
     Case("search.Index", "ids", "polars", lambda: _index(A, ids=pl.Series([str(i) for i in range(N)])).ids.tolist(),
          value([str(i) for i in range(N)])),
     # -- k above the gallery (or the classes, or the dimensions) -------------------------------------------------------
