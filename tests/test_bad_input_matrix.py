@@ -573,6 +573,10 @@ SPECIAL: list[Case] = [
     Case("classify", "chunk_size", "0", lambda: classify(A, CLASSIFIER, CLASSES, ZS_LABELS, chunk_size=0), raises()),
     Case("gap.gap_shares", "ks", "(0,)", lambda: gap.gap_shares(A, B, ks=(0,)), raises()),
     Case("gap.uniformity", "t", "nan", lambda: gap.uniformity(A, t=float("nan")), raises()),
+    *[Case("gap.uniformity", "t", f"{t:g}_underflow", lambda t=t: gap.uniformity(A, t=t),
+           same(lambda t=t: _uniformity_scipy(A, t), rtol=1e-9)) for t in (1e4, 1e6)],
+    Case("gap.uniformity", "x", "huge_t_duplicates", lambda: gap.uniformity(np.r_[A[:1], A[:1], A[1:3]], t=1e6),
+         same(lambda: _uniformity_scipy(np.r_[A[:1], A[:1], A[1:3]], 1e6))),
     Case("gap.uniformity", "max_rows", "1", lambda: gap.uniformity(A, max_rows=1), raises()),
     Case("gap.cosine_histograms", "bins", "0", lambda: gap.cosine_histograms(A, B, bins=0), raises()),
     Case("gap.gap_report", "seed", "-1", lambda: gap.gap_report(A, B, probe=False, seed=-1), raises()),
@@ -619,6 +623,15 @@ SPECIAL: list[Case] = [
     Case("to_latex", "table", "pandas", lambda: to_latex(_pandas(A)), raises(), "pandas"),
     Case("to_latex", "digits", "True", lambda: to_latex(pl.DataFrame({"m": [1.0]}), digits=True), raises()),
 ]
+
+
+def _uniformity_scipy(x: np.ndarray, t: float) -> float:
+    """Wang & Isola's uniformity by scipy: log of the mean of exp(-t d^2) over pairs, as a log-sum-exp."""
+    from scipy.spatial.distance import pdist
+    from scipy.special import logsumexp
+
+    d2 = pdist(x / np.linalg.norm(x, axis=1, keepdims=True), "sqeuclidean")
+    return float(logsumexp(-t * d2) - np.log(len(d2)))
 
 
 def _pca_axes() -> np.ndarray:

@@ -6,7 +6,7 @@ docstring for how items and pairs are counted).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,17 +226,36 @@ def _subsample(x: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, boo
     return x[rows], True
 
 
+def _squared_distance_blocks(x: np.ndarray) -> Iterator[np.ndarray]:
+    """``||x_i - x_j||^2`` for every pair i < j of unit rows, block by block (flat arrays)."""
+    n = len(x)
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        sq = np.maximum(2.0 - 2.0 * (x[s:e] @ x[s:].T), 0.0)  # columns s..n
+        yield np.concatenate([sq[:, : e - s][np.triu_indices(e - s, k=1)], sq[:, e - s :].ravel()])
+
+
+#: Below this the plain sum of exp(-t d^2) has lost digits to underflow (or is 0, whose log is -inf).
+_UNDERFLOW_SUM = 1e-280
+
+
 def _uniformity_exact(x: np.ndarray, what: str, t: float = 2.0) -> float:
     n = len(x)
     if n < 2:
         raise ValueError(f"{what}: uniformity needs at least 2 items, got {n}")
+    count = n * (n - 1) / 2
     total = 0.0
     for s in range(0, n, _BLOCK):
         e = min(s + _BLOCK, n)
         sq = np.maximum(2.0 - 2.0 * (x[s:e] @ x[s:].T), 0.0)  # ||x_i - x_j||^2 of unit rows, columns s..n
         kernel = np.exp(-t * sq)
         total += float(np.triu(kernel[:, : e - s], k=1).sum()) + float(kernel[:, e - s :].sum())
-    return float(np.log(total / (n * (n - 1) / 2)))
+    if total >= _UNDERFLOW_SUM:
+        return float(np.log(total / count))
+    # a large t: every exp(-t d^2) underflows; log-sum-exp around the closest pair keeps the value finite and exact
+    closest = min(float(d.min()) for d in _squared_distance_blocks(x))
+    shifted = sum(float(np.exp(-t * (d - closest)).sum()) for d in _squared_distance_blocks(x))
+    return float(-t * closest + np.log(shifted) - np.log(count))
 
 
 def uniformity(x: Any, *, t: float = 2.0, max_rows: int = MAX_EXACT_ROWS, seed: int = 0) -> float:
