@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from workbench import gap
-from workbench.correct import ALL_CORRECTORS, AblateGapDimensions
+from workbench.correct import ALL_CORRECTORS, AblateGapDimensions, LinearAdapter
 from workbench.data import Embeddings, MultimodalEmbeddings, PairedEmbeddings
 from workbench.export import to_latex, to_markdown
 from workbench.probes import cross_modal_transfer, fusion_probe, linear_probe, modality_probe_accuracy
@@ -581,6 +581,12 @@ SPECIAL: list[Case] = [
     Case("gap.cosine_histograms", "bins", "0", lambda: gap.cosine_histograms(A, B, bins=0), raises()),
     Case("gap.gap_report", "seed", "-1", lambda: gap.gap_report(A, B, probe=False, seed=-1), raises()),
     Case("GapShift", "delta", "nan", lambda: ALL_CORRECTORS[0](delta=float("nan")).fit(A, B), raises()),
+    Case("GapShift", "delta", "1e300", lambda: ALL_CORRECTORS[0](delta=1e300).fit(A, B).transform(A[:2], B[:2]),
+         same(lambda: _far_shift(1e300))),
+    Case("GapShift", "delta", "-1e300", lambda: ALL_CORRECTORS[0](delta=-1e300).fit(A, B).transform(A[:2], B[:2]),
+         same(lambda: _far_shift(-1e300))),
+    *[Case("LinearAdapter", name, f"{v:g}", lambda name=name, v=v: LinearAdapter(**{name: v}).fit(A, B), raises())
+      for name, v in (("lr", 1e300), ("temperature", 1e-300), ("weight_decay", 1e300), ("weight_decay", 1e30))],
     Case("linear_probe", "folds", "1", lambda: linear_probe(A, LABELS, folds=1), raises()),
     Case("linear_probe", "C", "0", lambda: linear_probe(A, LABELS, C=0.0), raises()),
     Case("project", "method", "unknown", lambda: project(A, "mds", cache=False), raises()),
@@ -632,6 +638,14 @@ def _uniformity_scipy(x: np.ndarray, t: float) -> float:
 
     d2 = pdist(x / np.linalg.norm(x, axis=1, keepdims=True), "sqeuclidean")
     return float(logsumexp(-t * d2) - np.log(len(d2)))
+
+
+def _far_shift(delta: float) -> list[np.ndarray]:
+    """GapShift by hand for a delta so large that every row points along -/+ the gap: a2 rows are -sign(delta) g/|g|,
+    b2 rows +sign(delta) g/|g|, with g the mean of a's unit rows minus the mean of b's."""
+    g = (A / np.linalg.norm(A, axis=1, keepdims=True)).mean(0) - (B / np.linalg.norm(B, axis=1, keepdims=True)).mean(0)
+    u = np.sign(delta) * g / np.linalg.norm(g)
+    return [np.tile(-u, (2, 1)), np.tile(u, (2, 1))]
 
 
 def _pca_axes() -> np.ndarray:
