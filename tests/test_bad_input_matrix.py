@@ -393,6 +393,11 @@ def _md(values: list[Any]) -> list[str]:
     return [line.strip("| ").strip() for line in to_markdown(pl.DataFrame({"m": values})).splitlines()[2:]]
 
 
+def _md_rows(table: pl.DataFrame) -> list[str]:
+    """The body rows of a markdown table, without the outer bars."""
+    return [line.strip("| ").strip() for line in to_markdown(table).splitlines()[2:]]
+
+
 def _latex(values: list[Any]) -> list[str]:
     lines = to_latex(pl.DataFrame({"m": values})).splitlines()
     return [line.removesuffix(r" \\") for line in lines[lines.index(r"\midrule") + 1 : lines.index(r"\bottomrule")]]
@@ -622,6 +627,15 @@ SPECIAL: list[Case] = [
          value(["–", "∞", "-∞", "–"])),
     Case("to_markdown", "table", "huge_1e300", lambda: float(_md([1e300])[0]), value(1e300)),
     Case("to_markdown", "table", "negative_zero", lambda: _md([-0.0001]), value(["0.000"])),
+    Case("to_markdown", "table", "interval_lo_above_hi",
+         lambda: to_markdown(pl.DataFrame({"m": [0.5, 0.5], "m_lo": [0.4, 0.6], "m_hi": [0.6, 0.4]})), raises("m_lo")),
+    Case("to_latex", "table", "interval_lo_above_hi",
+         lambda: to_latex(pl.DataFrame({"m": [0.5], "m_lo": [0.6], "m_hi": [0.4]})), raises("m_lo")),
+    Case("to_markdown", "table", "interval_nan_bound",
+         lambda: _md_rows(pl.DataFrame({"m": [0.5, 0.5], "m_lo": [0.4, np.nan], "m_hi": [0.6, 0.1]})),
+         value(["0.500 ± 0.100", "0.500"])),
+    Case("to_markdown", "table", "interval_strings",
+         lambda: _md_rows(pl.DataFrame({"m": [0.5], "m_lo": ["a"], "m_hi": ["b"]})), value(["0.500 | a    | b"])),
     Case("to_markdown", "digits", "-1", lambda: to_markdown(pl.DataFrame({"m": [1.0]}), digits=-1), raises()),
     Case("to_markdown", "digits", "1.5", lambda: to_markdown(pl.DataFrame({"m": [1.0]}), digits=1.5), raises()),
     Case("to_latex", "table", "nan_inf", lambda: _latex([float("nan"), float("-inf"), 2.5]),
