@@ -34,7 +34,7 @@ from workbench.export import to_latex, to_markdown
 from workbench.probes import cross_modal_transfer, fusion_probe, linear_probe, modality_probe_accuracy
 from workbench.projection import project
 from workbench.retrieval import evaluate_queries, evaluate_retrieval, matched_ranks, per_query_ranks
-from workbench.zeroshot import classify
+from workbench.zeroshot import build_classifier, classify, zero_shot_classify
 
 HAVE_PANDAS = importlib.util.find_spec("pandas") is not None
 HAVE_FAISS = importlib.util.find_spec("faiss") is not None
@@ -393,6 +393,11 @@ def _md(values: list[Any]) -> list[str]:
     return [line.strip("| ").strip() for line in to_markdown(pl.DataFrame({"m": values})).splitlines()[2:]]
 
 
+def _encode_classes(prompts: list[str]) -> np.ndarray:
+    """A text encoder whose prompt "cat" is CLASSIFIER's row for cat (templates=["{}"])."""
+    return CLASSIFIER[[CLASSES.index(p) for p in prompts]]
+
+
 def _md_rows(table: pl.DataFrame) -> list[str]:
     """The body rows of a markdown table, without the outer bars."""
     return [line.strip("| ").strip() for line in to_markdown(table).splitlines()[2:]]
@@ -481,6 +486,16 @@ SPECIAL: list[Case] = [
          "pandas"),
     Case("classify", "class_names", "wrong_count", lambda: classify(A, CLASSIFIER, ["a", "b"]), raises("class names")),
     Case("classify", "class_names", "string", lambda: classify(A, CLASSIFIER, "cat"), raises()),
+    *matrix_cases("build_classifier", "encode_text", lambda out: build_classifier(
+        ["cat", "dog"], lambda prompts: out[: len(prompts)], templates=["a {}", "the {}"]), A[:4]),
+    Case("zero_shot_classify", "encode_text", "none", lambda: zero_shot_classify(A, CLASSES, lambda p: None),
+         raises()),
+    Case("zero_shot_classify", "labels", "out_of_range",
+         lambda: zero_shot_classify(A, CLASSES, _encode_classes, templates=["{}"], labels=ZS_LABELS + 1),
+         raises("labels")),
+    Case("zero_shot_classify", "labels", "polars",
+         lambda: zero_shot_classify(A, CLASSES, _encode_classes, templates=["{}"], labels=pl.Series(ZS_LABELS)),
+         same(lambda: classify(A, CLASSIFIER, CLASSES, ZS_LABELS))),
     Case("linear_probe", "labels", "wrong_length", lambda: linear_probe(A, LABELS[:-1], folds=2), raises()),
     Case("linear_probe", "labels", "2d", lambda: linear_probe(A, LABELS[:, None], folds=2), raises()),
     Case("linear_probe", "labels", "missing", lambda: linear_probe(A, [None] + [1] * (N - 1), folds=2), raises()),
@@ -506,6 +521,15 @@ SPECIAL: list[Case] = [
         pl.DataFrame({"a_emb": A, "b_emb": B}), "a_emb", "b_emb"), same(lambda: _pe(None), rtol=0)),
     Case("search.Index", "ids", "polars", lambda: _index(A, ids=pl.Series([str(i) for i in range(N)])).ids.tolist(),
          value([str(i) for i in range(N)])),
+    # -- the gap-shift engine and the core metrics of moved rows -------------------------------------------------------
+    Case("gap.core_metrics", "a2", "nan", lambda: gap.core_metrics(_pe(None), _with(A, 0, 0, np.nan), B),
+         raises(r"\ba\b")),
+    Case("gap.core_metrics", "a2", "strings", lambda: gap.core_metrics(_pe(None), A.astype(str), B),
+         raises(r"\ba\b")),
+    Case("gap.core_metrics", "ks", "(0,)", lambda: gap.core_metrics(_pe(None), A, B, ks=(0,)), raises()),
+    Case("gap.ShiftedGap", "ks", "(0,)", lambda: gap.ShiftedGap(_pe(None), ks=(0,)), raises()),
+    Case("gap.clip_loss", "batch_size", "0", lambda: gap.clip_loss(A, B, batch_size=0), raises()),
+    Case("gap.clip_loss", "logit_scale", "nan", lambda: gap.clip_loss(A, B, logit_scale=float("nan")), raises()),
     # -- k above the gallery (or the classes, or the dimensions) -------------------------------------------------------
     Case("evaluate_retrieval", "ks", "above_gallery",
          lambda: {k: v for k, v in evaluate_retrieval(A, B, np.arange(N), ks=(N + 5,)).items() if "recall" in k},
@@ -677,6 +701,12 @@ def _pca_fit_transform_huge() -> Any:
 #: Cases whose answer is wrong in a file this change may not touch: left out of the matrix, reported in the issue.
 #: - matched_ranks(a, b[:-1]): "row-paired data needs equal row counts, got 12 and 11" names neither a nor b
 #:   (workbench/retrieval/_memory.py).
+#: - gap.core_metrics(paired, a2[:-1], b2): "1 of 12 pairs point outside the 11 a rows" names neither a2 nor the
+#:   count mismatch (workbench/gap/_landscape.py).
+#: - gap.gap_loss_landscape(a, b, deltas=[nan]): "GapShift(delta=nan) maps 12 rows of a to (nearly) zero" instead
+#:   of naming deltas (workbench/gap/_landscape.py; GapShift's own check is bypassed).
+#: - gap.ShiftedGap(array): AttributeError "'numpy.ndarray' object has no attribute 'pairs'" instead of a TypeError
+#:   asking for a PairedEmbeddings (workbench/gap/_shift.py).
 LEFT_OUT = {("matched_ranks", "b", "mismatched_counts")}
 
 CASES: list[Case] = [c for c in _pair_cases() + _single_cases() + SPECIAL if (c.entry, c.arg, c.bad) not in LEFT_OUT]
