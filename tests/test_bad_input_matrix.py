@@ -425,6 +425,13 @@ SPECIAL: list[Case] = [
          same(lambda: _pe(_PAIRS_OK))),
     Case("PairedEmbeddings", "pairs", "pandas", lambda: _pe(_pandas(np.array(_PAIRS_OK))),
          same(lambda: _pe(_PAIRS_OK)), "pandas"),
+    *[Case("PairedEmbeddings.sample", "n", repr(v), lambda v=v: _pe(None).sample(v), raises())
+      for v in (0, 2.5, True, "3")],
+    *[Case("PairedEmbeddings.sample", "seed", repr(v), lambda v=v: _pe(None).sample(3, seed=v), raises())
+      for v in (-1, 1.5)],
+    Case("PairedEmbeddings.sample", "n", "above_pairs", lambda: _pe(None).sample(N + 5), same(lambda: _pe(None))),
+    *[Case("PairedEmbeddings.from_arrays", "model", repr(v), lambda v=v: PairedEmbeddings.from_arrays(A, B, model=v),
+           raises()) for v in (3, ("x", "y", "z"))],
     Case("PairedEmbeddings.subset", "pairs", "out_of_range", lambda: _pe(None).subset([N]), raises()),
     Case("PairedEmbeddings.subset", "pairs", "negative", lambda: _pe(None).subset([-1]),
          same(lambda: _pe(None).subset([N - 1]))),
