@@ -637,6 +637,9 @@ SPECIAL: list[Case] = [
          same(lambda: _index(_int_matrix(A).astype(np.float64), metric="ip").search(_int_matrix(A)[:2] * 1.0, k=3))),
     Case("search.Index.search", "queries", "torch_1d", lambda: _search(torch.tensor(A[0])),
          same(lambda: _search(A[:1]))),
+    *[Case("search.Index.recall_at", "seed", repr(v), lambda v=v: _index(A, kind="hnsw").recall_at(k=2, seed=v),
+           raises()) for v in (-1, 1.5)],
+    Case("search.Index.recall_at", "sample", "0", lambda: _index(A).recall_at(k=2, sample=0), raises()),
     Case("search.Index", "kind", "unknown", lambda: _index(A, kind="lsh"), raises()),
     Case("search.Index", "threads", "0", lambda: _index(A, threads=0), raises()),
     # -- projection helpers --------------------------------------------------------------------------------------------

@@ -386,6 +386,7 @@ class Index:
         faiss = _faiss()
         k = check_int(k, "k", high=len(self))
         sample = check_int(sample, "sample")
+        seed = None if seed is None else check_seed(seed)
         if self.kind == "exact":
             return 1.0
         base = self.vectors
