@@ -9,9 +9,14 @@ Every row of the table is ``(entry point, argument, bad input, expected outcome)
   finite values: every entry point here L2-normalises or is scale-equivariant), or a value worked out by hand.
 
 Nothing may return a wrong result silently: a case that neither raises the named error nor matches its reference
-fails. Entry points: the data model's constructors, every gap metric of ``workbench.gap`` (metrics module), every
-corrector's fit/transform, retrieval, zero-shot, probes, ``search.Index``, ``projection.project`` and the export
-tables.
+fails. Entry points: the data model's constructors (Embeddings, PairedEmbeddings, MultimodalEmbeddings), every gap
+metric of ``workbench.gap`` (with the CLIP loss, its landscape, core_metrics and ShiftedGap), every corrector's
+fit/transform, retrieval (evaluate_retrieval, evaluate_queries, per_query_ranks, matched_ranks), zero-shot, probes,
+``search.Index``, ``projection.project`` (and pca_2d/PCA2D) and the export tables. The generic rows come from
+:data:`MATRIX_BAD` applied to every matrix argument; hand-written rows (:data:`SPECIAL`) cover indices, k above the
+gallery, ties, one row, scalar parameters and tables. Cases whose answer is wrong in a file owned by another change
+are listed in :data:`LEFT_OUT` rather than run. Properties (rotation, permutation, swap; ranks by brute force) are in
+``test_properties.py``.
 """
 
 from __future__ import annotations
