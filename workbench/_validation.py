@@ -14,7 +14,15 @@ def describe_rows(rows: np.ndarray, limit: int = 5) -> str:
 
 
 def as_matrix(values: Any, what: str) -> np.ndarray:
-    """A non-empty 2-D numeric numpy array from numpy, torch or lists, or a TypeError/ValueError naming the problem."""
+    """A non-empty 2-D numeric numpy array from numpy, torch, polars/pandas frames, lists or an
+    :class:`~workbench.data.Embeddings` (its vectors), or a TypeError/ValueError naming the problem."""
+    if hasattr(values, "vectors") and hasattr(values, "metadata") and hasattr(values, "modality"):  # an Embeddings
+        values = values.vectors
+    elif hasattr(values, "pairs") and hasattr(values, "matched"):  # a PairedEmbeddings where one matrix belongs
+        raise TypeError(
+            f"{what} must be a numeric matrix (N x D), got a {type(values).__name__}; pass one side's vectors "
+            "(p.a.vectors) or its row-paired arrays (p.matched())"
+        )
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
         values = values.detach().cpu()
         values = (values.double() if values.is_floating_point() else values).numpy()

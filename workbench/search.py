@@ -27,7 +27,7 @@ import numpy as np
 
 from workbench._params import check_choice, check_int, check_ints, check_seed
 from workbench._threads import available_cores, faiss_threads
-from workbench._validation import as_matrix, relevance_pairs, unit_matrix32
+from workbench._validation import as_matrix, describe_rows, relevance_pairs, unit_matrix32
 
 __all__ = ["Index", "recall_at_k_faiss"]
 
@@ -56,17 +56,33 @@ def _rows(values: Any, what: str, metric: str, dim: int | None = None) -> np.nda
     """Contiguous float32 rows (unit rows for cosine); ValueError for NaN/inf, zero rows or a wrong dimension."""
     if hasattr(values, "vectors") and hasattr(values, "metadata"):  # an Embeddings
         values = values.vectors
-    if isinstance(values, np.ndarray) and values.ndim == 1:
-        values = values[None, :]
+    if (isinstance(values, np.ndarray) or hasattr(values, "detach")) and values.ndim == 1:  # numpy or torch (D,)
+        values = values.reshape(1, -1)
     arr = as_matrix(values, what)
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{what} have {arr.shape[1]} dimensions but the index has {dim}")
     if metric == "cosine":
         return unit_matrix32(arr, what)
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{what}: {int((~np.isfinite(arr).all(axis=1)).sum())} rows contain NaN or inf")
-    return arr
+    return _float32_rows(arr, what)
+
+
+def _float32_rows(arr: np.ndarray, what: str) -> np.ndarray:
+    """``arr`` as contiguous float32 (FAISS's type) for ``metric="ip"``; a ValueError for values that float32
+    cannot hold: above its largest (~3.4e38, they would become inf) or rows whose largest value is below its smallest
+    normal (~1.2e-38, they would become zero or lose their digits), where inner products would be silently wrong."""
+    peak = np.abs(arr).max(axis=1).astype(np.float64)
+    limits = np.finfo(np.float32)
+    for rows, problem in ((np.flatnonzero(peak > limits.max), f"values above float32's largest ({limits.max:.3g})"),
+                          (np.flatnonzero((peak > 0) & (peak < limits.tiny)),
+                           f"only values below float32's smallest normal ({limits.tiny:.3g})")):
+        if len(rows):
+            raise ValueError(
+                f"{what}: {len(rows)} of {len(arr)} rows hold {problem} ({describe_rows(rows)}); FAISS scores in "
+                "float32: rescale the rows, or use metric='cosine' (rows are normalised first)"
+            )
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def _as_ids(ids: Any, n: int, what: str) -> np.ndarray:
@@ -84,6 +100,9 @@ def _as_ids(ids: Any, n: int, what: str) -> np.ndarray:
     out = np.empty(n, dtype=object)
     for i, value in enumerate(arr.tolist()):  # plain Python objects (str, not np.str_)
         out[i] = value
+    missing = [i for i, v in enumerate(out) if v is None or (isinstance(v, float) and v != v)]
+    if missing:  # None marks a missing result; NaN is not equal to itself, so no search result could be matched
+        raise ValueError(f"{what}: {len(missing)} ids are missing (None or NaN), e.g. row {missing[0]}")
     return out
 
 
@@ -367,6 +386,7 @@ class Index:
         faiss = _faiss()
         k = check_int(k, "k", high=len(self))
         sample = check_int(sample, "sample")
+        seed = None if seed is None else check_seed(seed)
         if self.kind == "exact":
             return 1.0
         base = self.vectors

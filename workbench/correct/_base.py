@@ -42,7 +42,7 @@ def _fit_inputs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"dimensions differ: a has {ma.shape[1]}, b has {mb.shape[1]}; both must share one space")
     ua, ub = unit_rows64(ma, "a"), unit_rows64(mb, "b")
     if len(ua) < 2:
-        raise ValueError(f"fit needs at least 2 pairs, got {len(ua)}")
+        raise ValueError(f"a and b: fit needs at least 2 pairs, got {len(ua)}")
     return ua, ub
 
 
@@ -56,15 +56,28 @@ def _transform_inputs(a: Any, b: Any, dim: int, name: str) -> tuple[np.ndarray, 
 
 
 def _renormalised(x: np.ndarray, what: str, name: str) -> np.ndarray:
-    """Rows L2-normalised in float64, then cast to float32; rows the map sent to ~zero raise a ValueError."""
-    norms = np.linalg.norm(x, axis=1)
+    """Rows L2-normalised in float64, then cast to float32; rows the map sent to ~zero (or to inf/NaN) raise a
+    ValueError. Rows so large (a huge ``delta``) that their squared norm overflows are scaled first: dividing by an
+    infinite norm would return zero rows as "unit" rows."""
+    broken = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(broken):
+        raise ValueError(
+            f"{name} maps {len(broken)} of {len(x)} rows of {what} to inf or NaN ({describe_rows(broken)}); "
+            "its parameters are too large for float64"
+        )
+    with np.errstate(over="ignore"):  # overflowed norms are inf: those rows are normalised after scaling below
+        norms = np.linalg.norm(x, axis=1)
     gone = np.flatnonzero(~(norms > _COLLAPSE_NORM))
     if len(gone):
         raise ValueError(
             f"{name} maps {len(gone)} of {len(x)} rows of {what} to (nearly) zero ({describe_rows(gone)}); "
             "they have no direction left to renormalise"
         )
-    return (x / norms[:, None]).astype(np.float32)
+    out = x / norms[:, None]
+    overflowed = np.flatnonzero(np.isinf(norms))
+    if len(overflowed):
+        out[overflowed] = unit_rows64(x[overflowed], what)
+    return out.astype(np.float32)
 
 
 def _integer(value: Any, name: str, *, low: int | None = None) -> int:

@@ -19,6 +19,9 @@ from workbench.correct._base import _Corrector, _integer
 
 __all__ = ["LinearAdapter", "Procrustes"]
 
+#: LinearAdapter trains in float32: a learning rate or weight decay above float32's largest value cannot be used.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class Procrustes(_Corrector):
     """Rotate b onto a with the orthogonal map that best fits the training pairs (orthogonal Procrustes).
@@ -144,10 +147,10 @@ class LinearAdapter(_Corrector):
         dim_in = a.shape[1]
         dim_out = dim_in if self.dim is None else _integer(self.dim, "dim", low=1)
         epochs = _integer(self.epochs, "epochs", low=0)
-        lr = check_number(self.lr, "lr", low=0.0, inclusive=False)
+        lr = check_number(self.lr, "lr", low=0.0, high=_FLOAT32_MAX, inclusive=False)  # torch trains in float32
         batch_size = _integer(self.batch_size, "batch_size", low=2)
         temperature = check_number(self.temperature, "temperature", low=0.0, inclusive=False)
-        weight_decay = check_number(self.weight_decay, "weight_decay", low=0.0)
+        weight_decay = check_number(self.weight_decay, "weight_decay", low=0.0, high=_FLOAT32_MAX)
         seed = check_seed(self.seed)
 
         import torch
@@ -187,8 +190,15 @@ class LinearAdapter(_Corrector):
                     optimizer.step()
                     total += float(loss.detach()) * len(rows)
                 curve.append(total / len(a))
-        self.weight_a_ = layer_a.weight.detach().cpu().double().numpy()
-        self.weight_b_ = layer_b.weight.detach().cpu().double().numpy()
+        weight_a = layer_a.weight.detach().cpu().double().numpy()
+        weight_b = layer_b.weight.detach().cpu().double().numpy()
+        if not (np.isfinite(weight_a).all() and np.isfinite(weight_b).all() and np.isfinite(curve).all()):
+            raise ValueError(
+                f"LinearAdapter training diverged (the loss or the weights became inf or NaN) with lr={lr:g}, "
+                f"temperature={temperature:g} and weight_decay={weight_decay:g}: lower lr or weight_decay, or raise "
+                "temperature"
+            )
+        self.weight_a_, self.weight_b_ = weight_a, weight_b
         self.loss_curve_ = curve
 
     def _transform(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -122,6 +122,8 @@ def column_matrix(column: pl.Series) -> np.ndarray:
     """A table column of equal-length number lists (or a fixed-size array column) as one matrix."""
     if column.dtype == pl.Object or not isinstance(column.dtype, pl.List | pl.Array):
         raise TypeError(f"column {column.name!r} must hold lists or arrays of numbers, got {column.dtype}")
+    if column.len() == 0:
+        raise ValueError(f"column {column.name!r} is empty: 0 rows")
     lengths = column.list.len() if isinstance(column.dtype, pl.List) else None
     if lengths is not None and lengths.n_unique() > 1:
         raise ValueError(f"column {column.name!r}: rows have different lengths ({sorted(lengths.unique())[:5]})")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._params import check_int, check_seed
 from workbench.data._checks import as_index, column_matrix, validated_pairs
 from workbench.data._embeddings import DuplicateRowsWarning, Embeddings, load_bundle, save_bundle
 
@@ -93,6 +94,8 @@ class PairedEmbeddings:
         """
         if len(modalities) != 2:
             raise ValueError(f"modalities must name two modalities, got {modalities!r}")
+        if not isinstance(model, str) and not (isinstance(model, tuple | list) and len(model) == 2):
+            raise TypeError(f"model must be a string or a pair of strings (one per modality), got {model!r}")
         model_a, model_b = (model, model) if isinstance(model, str) else model
         return cls(
             Embeddings(a, modalities[0], model_a, metadata_a),
@@ -121,6 +124,10 @@ class PairedEmbeddings:
         >>> PairedEmbeddings.from_frame(df, "image_emb", "text_emb").modalities
         ('image', 'text')
         """
+        if not isinstance(frame, pl.DataFrame):
+            raise TypeError(
+                f"frame must be a polars DataFrame, got {type(frame).__name__} (for pandas: polars.from_pandas(frame))"
+            )
         for col in (a, b):
             if col not in frame.columns:
                 raise ValueError(f"column {col!r} not in the table (columns: {frame.columns})")
@@ -212,8 +219,7 @@ class PairedEmbeddings:
 
     def sample(self, n: int, seed: int = 0) -> PairedEmbeddings:
         """A seeded random subset of ``n`` pairs (all of them when ``n >= n_pairs``), in original order."""
-        if n <= 0:
-            raise ValueError(f"n must be positive, got {n}")
+        n, seed = check_int(n, "n"), check_seed(seed)
         if n >= self.n_pairs:
             return self
         chosen = np.sort(np.random.default_rng(seed).choice(self.n_pairs, size=n, replace=False))

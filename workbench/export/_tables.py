@@ -99,12 +99,25 @@ def _interval(value: Any, lo: Any, hi: Any, digits: int, style: str) -> str:
 
 def _table_cells(table: Any, digits: int, intervals: bool, style: str) -> tuple[list[str], list[bool], list[list[str]]]:
     if not isinstance(table, pl.DataFrame):
-        raise TypeError(f"expected a polars DataFrame, got {type(table).__name__} (convert with polars.DataFrame(...))")
+        raise TypeError(
+            f"table must be a polars DataFrame, got {type(table).__name__} (convert with polars.DataFrame(...) or, "
+            "for pandas, polars.from_pandas(...))"
+        )
     digits = check_int(digits, "digits", low=0)
     if not table.columns:
         raise ValueError("the table has no columns")
     names = table.columns
-    folded = [c for c in names if f"{c}_lo" in names and f"{c}_hi" in names]
+    # an interval folds into its metric when all three columns hold numbers (else they are shown as they are)
+    folded = [c for c in names if f"{c}_lo" in names and f"{c}_hi" in names
+              and all(table.schema[x].is_numeric() for x in (c, f"{c}_lo", f"{c}_hi"))]
+    for c in folded:
+        lo, hi = (table.get_column(f"{c}_{side}").cast(pl.Float64) for side in ("lo", "hi"))
+        reversed_rows = ((lo > hi) & ~lo.is_nan() & ~hi.is_nan()).fill_null(False).arg_true()  # polars: NaN > all
+        if len(reversed_rows):
+            raise ValueError(
+                f"table: {c}_lo is above {c}_hi in {len(reversed_rows)} rows (e.g. row {int(reversed_rows[0])}); an "
+                "interval needs lo <= hi (swapped columns?)"
+            )
     hidden = {f"{c}_{side}" for c in folded for side in ("lo", "hi")}
     columns = [c for c in names if c not in hidden or c in folded]
     numeric = [table.schema[c].is_numeric() for c in columns]

@@ -6,7 +6,7 @@ docstring for how items and pairs are counted).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,7 @@ def _views(a: Any, b: Any | None, min_pairs: int = 1) -> _Views:
         idx = np.arange(len(ua))
         views = _Views(ua, ub, ua, ub, np.stack([idx, idx], axis=1))
     if len(views.pairs) < min_pairs:
-        raise ValueError(f"at least {min_pairs} pairs are needed, got {len(views.pairs)}")
+        raise ValueError(f"a and b: at least {min_pairs} pairs are needed, got {len(views.pairs)}")
     return views
 
 
@@ -144,11 +144,11 @@ def alignment(a: Any, b: Any | None = None) -> float:
     return float((np.linalg.norm(v.ma - v.mb, axis=1) ** 2).mean())
 
 
-def _mean_offdiagonal_cosine(x: np.ndarray) -> float:
+def _mean_offdiagonal_cosine(x: np.ndarray, what: str) -> float:
     """Mean cosine over pairs i != j of unit rows, exactly, in O(N D): (||sum x||^2 - N) / (N (N - 1))."""
     n = len(x)
     if n < 2:
-        raise ValueError("within-modality cosines need at least 2 items")
+        raise ValueError(f"{what}: within-modality cosines need at least 2 items, got {n}")
     s = x.sum(axis=0)
     return float((s @ s - np.einsum("ij,ij->", x, x)) / (n * (n - 1)))
 
@@ -162,7 +162,7 @@ def intra_modality_cosine(x: Any) -> float:
     >>> round(intra_modality_cosine(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])), 6)  # (0 + .7071 + .7071) / 3
     0.471405
     """
-    return _mean_offdiagonal_cosine(unit_rows64(x, "x"))
+    return _mean_offdiagonal_cosine(unit_rows64(x, "x"), "x")
 
 
 def mean_unmatched_cosine(a: Any, b: Any | None = None) -> float:
@@ -200,7 +200,7 @@ def relative_modality_gap(a: Any, b: Any | None = None) -> float:
     """
     v = _views(a, b, min_pairs=2)
     return rmg_from_cosines(float(np.einsum("ij,ij->i", v.ma, v.mb).mean()),
-                _mean_offdiagonal_cosine(v.items_a), _mean_offdiagonal_cosine(v.items_b))
+                _mean_offdiagonal_cosine(v.items_a, "a"), _mean_offdiagonal_cosine(v.items_b, "b"))
 
 
 def rmg_from_cosines(m: float, s_a: float, s_b: float) -> float:
@@ -226,17 +226,36 @@ def _subsample(x: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, boo
     return x[rows], True
 
 
-def _uniformity_exact(x: np.ndarray, t: float = 2.0) -> float:
+def _squared_distance_blocks(x: np.ndarray) -> Iterator[np.ndarray]:
+    """``||x_i - x_j||^2`` for every pair i < j of unit rows, block by block (flat arrays)."""
+    n = len(x)
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        sq = np.maximum(2.0 - 2.0 * (x[s:e] @ x[s:].T), 0.0)  # columns s..n
+        yield np.concatenate([sq[:, : e - s][np.triu_indices(e - s, k=1)], sq[:, e - s :].ravel()])
+
+
+#: Below this the plain sum of exp(-t d^2) has lost digits to underflow (or is 0, whose log is -inf).
+_UNDERFLOW_SUM = 1e-280
+
+
+def _uniformity_exact(x: np.ndarray, what: str, t: float = 2.0) -> float:
     n = len(x)
     if n < 2:
-        raise ValueError("uniformity needs at least 2 items")
+        raise ValueError(f"{what}: uniformity needs at least 2 items, got {n}")
+    count = n * (n - 1) / 2
     total = 0.0
     for s in range(0, n, _BLOCK):
         e = min(s + _BLOCK, n)
         sq = np.maximum(2.0 - 2.0 * (x[s:e] @ x[s:].T), 0.0)  # ||x_i - x_j||^2 of unit rows, columns s..n
         kernel = np.exp(-t * sq)
         total += float(np.triu(kernel[:, : e - s], k=1).sum()) + float(kernel[:, e - s :].sum())
-    return float(np.log(total / (n * (n - 1) / 2)))
+    if total >= _UNDERFLOW_SUM:
+        return float(np.log(total / count))
+    # a large t: every exp(-t d^2) underflows; log-sum-exp around the closest pair keeps the value finite and exact
+    closest = min(float(d.min()) for d in _squared_distance_blocks(x))
+    shifted = sum(float(np.exp(-t * (d - closest)).sum()) for d in _squared_distance_blocks(x))
+    return float(-t * closest + np.log(shifted) - np.log(count))
 
 
 def uniformity(x: Any, *, t: float = 2.0, max_rows: int = MAX_EXACT_ROWS, seed: int = 0) -> float:
@@ -254,7 +273,7 @@ def uniformity(x: Any, *, t: float = 2.0, max_rows: int = MAX_EXACT_ROWS, seed: 
     t = check_number(t, "t", low=0.0, inclusive=False)
     max_rows, seed = check_int(max_rows, "max_rows", low=2), check_seed(seed)
     sample, _ = _subsample(unit_rows64(x, "x"), max_rows, seed)
-    return _uniformity_exact(sample, t)
+    return _uniformity_exact(sample, "x", t)
 
 
 # -- where the gap lives ----------------------------------------------------------------------------------------------
@@ -365,7 +384,7 @@ def gap_report(
     v = _views(a, b, min_pairs=2)
     notes: dict[str, str] = {}
     m = float(np.einsum("ij,ij->i", v.ma, v.mb).mean())
-    s_a, s_b = _mean_offdiagonal_cosine(v.items_a), _mean_offdiagonal_cosine(v.items_b)
+    s_a, s_b = _mean_offdiagonal_cosine(v.items_a, "a"), _mean_offdiagonal_cosine(v.items_b, "b")
     diff = v.ma - v.mb
     pair_dist = np.linalg.norm(diff, axis=1)
     g = v.items_a.mean(axis=0) - v.items_b.mean(axis=0)
@@ -381,7 +400,7 @@ def gap_report(
     }
     for side, items in (("a", v.items_a), ("b", v.items_b)):
         sample, subsampled = _subsample(items, max_rows, seed)
-        values[f"uniformity_{side}"] = _uniformity_exact(sample)
+        values[f"uniformity_{side}"] = _uniformity_exact(sample, side)
         if subsampled:
             notes[f"uniformity_{side}"] = f"seeded subsample of {max_rows} of {len(items)} items (seed {seed})"
     values["mean_matched_cosine"] = m

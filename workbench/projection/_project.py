@@ -192,7 +192,7 @@ def project(
     ((30, 2), True)
     """
     if method not in METHODS:
-        raise ValueError(f"unknown projection {method!r}; choose one of {list(METHODS)}")
+        raise ValueError(f"method: unknown projection {method!r}; choose one of {list(METHODS)}")
     seed = check_seed(seed)
     arr = _as_rows(x, "x", _MIN_ROWS[method])
     full = _params(method, len(arr), params)
