@@ -713,18 +713,19 @@ def _pca_fit_transform_huge() -> Any:
     return PCA2D().fit(A * 1e300).transform(A[:3] * 1e300)
 
 
-#: Cases whose answer is wrong in a file this change may not touch: left out of the matrix, reported in the issue.
-#: - matched_ranks(a, b[:-1]): "row-paired data needs equal row counts, got 12 and 11" names neither a nor b
-#:   (workbench/retrieval/_memory.py).
-#: - gap.core_metrics(paired, a2[:-1], b2): "1 of 12 pairs point outside the 11 a rows" names neither a2 nor the
-#:   count mismatch (workbench/gap/_landscape.py).
-#: - gap.gap_loss_landscape(a, b, deltas=[nan]): "GapShift(delta=nan) maps 12 rows of a to (nearly) zero" instead
-#:   of naming deltas (workbench/gap/_landscape.py; GapShift's own check is bypassed).
-#: - gap.ShiftedGap(array): AttributeError "'numpy.ndarray' object has no attribute 'pairs'" instead of a TypeError
-#:   asking for a PairedEmbeddings (workbench/gap/_shift.py).
-LEFT_OUT = {("matched_ranks", "b", "mismatched_counts")}
-
-CASES: list[Case] = [c for c in _pair_cases() + _single_cases() + SPECIAL if (c.entry, c.arg, c.bad) not in LEFT_OUT]
+#: Cases first found wrong while building the matrix in files it could not touch, fixed in a later commit: a bare
+#: count mismatch named neither argument, a NaN delta named GapShift instead of ``deltas``, a plain array given to
+#: ShiftedGap raised AttributeError.
+FIXED_LATER: list[Case] = [
+    Case("gap.core_metrics", "a2", "mismatched_counts", lambda: gap.core_metrics(_pe(None), A[:-1], B), raises()),
+    Case("gap.core_metrics", "b2", "mismatched_counts", lambda: gap.core_metrics(_pe(None), A, B[1:]), raises()),
+    Case("gap.gap_loss_landscape", "deltas", "nan", lambda: gap.gap_loss_landscape(A, B, deltas=[0.0, np.nan]),
+         raises()),
+    Case("gap.gap_loss_landscape", "deltas", "strings", lambda: gap.gap_loss_landscape(A, B, deltas=["one"]),
+         raises()),
+    Case("gap.ShiftedGap", "paired", "array", lambda: gap.ShiftedGap(A), raises()),
+]
+CASES: list[Case] = _pair_cases() + _single_cases() + SPECIAL + FIXED_LATER
 
 
 def _case_params(cases: list[Case]) -> list[Any]:

@@ -82,6 +82,7 @@ def gap_loss_landscape(
     >>> [round(d, 3) for d in frame["centroid_distance"]]   # renormalisation keeps a little of the gap
     [1.406, 0.124]
     """
+    deltas = [check_number(delta, "deltas") for delta in np.ravel(np.asarray(deltas, dtype=object))]
     v = _views(a, b, min_pairs=2)
     # uniformity is not read here: the smallest subsample keeps the engine from building Gram matrices for it
     shifted = ShiftedGap(PairedEmbeddings.from_arrays(v.ma, v.mb), ks=(1,), uniformity_rows=2,
@@ -118,6 +119,10 @@ def core_metrics(
     """
     ks = check_ints(ks, "ks")
     uniformity_rows = check_int(uniformity_rows, "uniformity_rows", low=2)
+    for name, moved_rows, side in (("a2", a2, paired.a), ("b2", b2, paired.b)):
+        if len(moved_rows) != len(side):
+            raise ValueError(f"{name} must have the {len(side)} rows of paired.{name[0]} (the moved rows, in order), "
+                             f"got {len(moved_rows)}")
     moved = PairedEmbeddings.from_arrays(a2, b2, modalities=paired.modalities, pairs=paired.pairs)
     metrics: dict[str, float | None] = dict(gap_report(moved, probe=False, max_rows=uniformity_rows, seed=seed))
     rows_a, rows_b = paired.paired_rows()

@@ -148,6 +148,9 @@ class ShiftedGap:
         batch_size: int = 50,
         pca: Any = None,
     ) -> None:
+        if not isinstance(paired, PairedEmbeddings):
+            raise TypeError(f"paired must be a PairedEmbeddings (e.g. PairedEmbeddings.from_arrays(a, b)), got "
+                            f"{type(paired).__name__}")
         check_int(uniformity_rows, "uniformity_rows", low=2)
         self.paired, self.ks, self.seed = paired, check_ints(ks, "ks"), seed
         self.logit_scale = check_number(logit_scale, "logit_scale")

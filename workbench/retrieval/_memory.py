@@ -137,7 +137,7 @@ def matched_ranks(a: Any, b: Any, *, chunk_size: int | None = None) -> tuple[np.
     """Ranks for row-paired data (row i of a matches row i of b): ``(a queries b, b queries a)``, one matmul."""
     ua, ub = _unit32(a, "a"), _unit32(b, "b")
     if len(ua) != len(ub):
-        raise ValueError(f"row-paired data needs equal row counts, got {len(ua)} and {len(ub)}")
+        raise ValueError(f"row-paired data needs equal row counts in a and b, got {len(ua)} and {len(ub)}")
     if ua.shape[1] != ub.shape[1]:
         raise ValueError(f"a has {ua.shape[1]} dimensions but b has {ub.shape[1]}")
     diag = np.repeat(np.arange(len(ua), dtype=np.int64)[:, None], 2, axis=1)
