@@ -14,8 +14,8 @@ metric of ``workbench.gap`` (with the CLIP loss, its landscape, core_metrics and
 fit/transform, retrieval (evaluate_retrieval, evaluate_queries, per_query_ranks, matched_ranks), zero-shot, probes,
 ``search.Index``, ``projection.project`` (and pca_2d/PCA2D) and the export tables. The generic rows come from
 :data:`MATRIX_BAD` applied to every matrix argument; hand-written rows (:data:`SPECIAL`) cover indices, k above the
-gallery, ties, one row, scalar parameters and tables. Cases whose answer is wrong in a file owned by another change
-are listed in :data:`LEFT_OUT` rather than run. Properties (rotation, permutation, swap; ranks by brute force) are in
+gallery, ties, one row, scalar parameters and tables (:data:`FIXED_LATER`: four cases fixed after the matrix was
+first built). Properties (rotation, permutation, swap; ranks by brute force) are in
 ``test_properties.py``.
 """
 
