@@ -23,7 +23,7 @@ import polars as pl
 
 from workbench._validation import unit_rows32
 from workbench.store._checked import CacheCorruptionWarning
-from workbench.store._encode import encode_rows, items_digest
+from workbench.store._encode import check_item_files, encode_rows, items_digest
 from workbench.store._format import (
     FORMAT,
     HEADER,
@@ -199,10 +199,17 @@ def _write_store(
     def rows_of(index: int) -> int:
         return min((index + 1) * shard_size, n) - index * shard_size
 
-    # which items each shard holds, by value (file items by path): every item is looked at once here, so a FIFO,
-    # socket, device or directory among them is refused before anything is created or encoded
-    digests = [items_digest(items[i * shard_size : i * shard_size + rows_of(i)], modality, by_content=False,
-                            start=i * shard_size) for i in range(n_shards)]
+    # a FIFO, socket, device or directory among the items is refused before anything is created or encoded
+    check_item_files(items, modality)
+    digests: dict[int, str] = {}
+
+    def shard_digest(index: int) -> str:
+        """Which items shard ``index`` holds, by value (file items by path); computed when first needed (the
+        recorded shards at the start, each new shard as it is encoded), so a run starts without hashing them all."""
+        if index not in digests:
+            digests[index] = items_digest(items[index * shard_size : index * shard_size + rows_of(index)], modality,
+                                          by_content=False, start=index * shard_size)
+        return digests[index]
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     identity = {
@@ -218,7 +225,7 @@ def _write_store(
         def ids_digest(start: int, stop: int) -> str:
             return _ids_digest(range(start, stop) if ids is None else ids[start:stop])
 
-        keep = _intact_shards(folder, shard_size, n, ids_digest, digests,
+        keep = _intact_shards(folder, shard_size, n, ids_digest, shard_digest,
                               lambda a, b: items_digest(items[a:b], modality, by_content=False, start=a))
 
         # Encoding runs here while two writer threads serialise, hash, write and fsync earlier shards (all of which
@@ -261,7 +268,7 @@ def _write_store(
                         "shard": index, "file": _shard_name(index), "start": start, "stop": stop,
                         "rows": stop - start, "first_id": first.item() if isinstance(first, np.generic) else first,
                         "last_id": last.item() if isinstance(last, np.generic) else last,
-                        "ids_sha256": ids_digest(start, stop), "items_sha256": digests[index],
+                        "ids_sha256": ids_digest(start, stop), "items_sha256": shard_digest(index),
                         "dim": int(vectors.shape[1]), "total": n,
                     }
                     del raw
@@ -303,7 +310,8 @@ def _other_list(folder: Path, what: str) -> ValueError:
 
 
 def _intact_shards(folder: Path, shard_size: int, n: int, ids_digest: Callable[[int, int], str],
-                   digests: list[str], digest_of: Callable[[int, int], str]) -> dict[int, dict[str, Any]]:
+                   shard_digest: Callable[[int], str], digest_of: Callable[[int, int], str]
+                   ) -> dict[int, dict[str, Any]]:
     """The recorded shards to keep (their files verified), after checking that the call's items are the stored
     item list or an extension of it; rewrite the manifest without the lines not kept and remove shard files beyond
     the item list that no line records. Warns about each damaged shard and untrustworthy line."""
@@ -319,7 +327,7 @@ def _intact_shards(folder: Path, shard_size: int, n: int, ids_digest: Callable[[
         full = min(start + shard_size, n)
         same = entry["ids_sha256"] == ids_digest(start, stop)
         if same and "items_sha256" in entry:  # stores begun before items_sha256 are checked by their ids only
-            same = entry["items_sha256"] == (digests[index] if stop == full else digest_of(start, stop))
+            same = entry["items_sha256"] == (shard_digest(index) if stop == full else digest_of(start, stop))
         if not same:
             raise _other_list(folder, f"items [{start}, {stop}) (shard {index}) differ from the ones it holds")
         if stop != full:
