@@ -23,7 +23,7 @@ STATEMENTS = {
     "import workbench": "import workbench",
     "workbench.datasets.load('liang2022/clip')": "import workbench; workbench.datasets.load('liang2022/clip')",
     "import torch (for scale)": "import torch",
-    "OpenCLIPEncoder tag offline -> WeightsUnavailableError": (
+    "missing weights offline -> WeightsUnavailable": (
         "from workbench.encoders import OpenCLIPEncoder, WeightsUnavailableError\n"
         "try:\n    OpenCLIPEncoder('ViT-B-32', pretrained='laion2b_s34b_b79k')\n"
         "except WeightsUnavailableError:\n    pass\nelse:\n    raise SystemExit('weights were found')"
@@ -60,7 +60,7 @@ def main() -> None:
     verdict = "OK" if results["import workbench"] < 1.0 and not heavy else "TOO SLOW OR HEAVY"
     print(f"\nimport workbench: {results['import workbench']:.3f} s (target < 1 s); heavy modules loaded: "
           f"{heavy or 'none'} -> {verdict}")
-    missing = results["OpenCLIPEncoder tag offline -> WeightsUnavailableError"]
+    missing = results["missing weights offline -> WeightsUnavailable"]
     print(f"missing weights offline: WeightsUnavailableError after {missing:.3f} s (README: within 2 s) -> "
           f"{'OK' if missing < 2.0 else 'TOO SLOW'}")
 
