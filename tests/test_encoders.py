@@ -280,6 +280,34 @@ def test_hub_tag_with_hf_hub_offline_fails_fast(empty_hub, monkeypatch):
     assert info.value.__context__ is None or info.value.__suppress_context__
 
 
+def test_missing_tag_weights_fail_before_torch_is_imported(tmp_path):
+    """The lookup comes first: a cold process raises WeightsUnavailableError without importing torch or open_clip
+    (importing them takes seconds; the time is printed, not asserted)."""
+    import subprocess
+
+    code = (
+        "import sys, time\n"
+        "start = time.perf_counter()\n"
+        "from workbench.encoders import OpenCLIPEncoder, WeightsUnavailableError\n"
+        "try:\n"
+        "    OpenCLIPEncoder('ViT-B-32', pretrained='laion2b_s34b_b79k')\n"
+        "except WeightsUnavailableError as exc:\n"
+        "    assert 'HF_HUB_OFFLINE=1 is set' in str(exc), str(exc)\n"
+        "    assert 'torch' not in sys.modules, 'torch imported before the lookup'\n"
+        "    assert 'open_clip' not in sys.modules, 'open_clip imported before the lookup'\n"
+        "    print(f'raised after {time.perf_counter() - start:.2f} s')\n"
+        "else:\n"
+        "    raise SystemExit('no WeightsUnavailableError')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"}}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), PYTHONPATH=root)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    print(done.stdout.strip())  # the time to the error, for the record (pytest -s)
+    assert done.stdout.startswith("raised after")
+
+
 def test_hub_tag_with_unreachable_hub_fails_fast(empty_hub, monkeypatch):
     """No HF_HUB_OFFLINE: a quick connection check decides, instead of a minute of download retries."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

@@ -257,6 +257,7 @@ def compare_correctors(
     ks: Sequence[int] = (1, 5, 10),
     n_resamples: int = 1000,
     probe: bool = True,
+    progress: bool = True,
 ) -> pl.DataFrame:
     """Fit each corrector on training pairs and evaluate it on held-out pairs, with 95% intervals.
 
@@ -274,6 +275,8 @@ def compare_correctors(
         Bootstrap resamples of per-query hits (retrieval) and half-samples (set-level metrics).
     probe : bool, default True
         Include the modality probe (no interval).
+    progress : bool, default True
+        One progress bar over the correctors (``tqdm.auto``: a widget in notebooks), naming the one in work.
 
     Returns
     -------
@@ -292,7 +295,7 @@ def compare_correctors(
     >>> import workbench
     >>> from workbench.correct import GapShift
     >>> table = compare_correctors(workbench.datasets.load("liang2022/clip"), [GapShift(1.0)], n_resamples=50,
-    ...                            probe=False)
+    ...                            probe=False, progress=False)
     >>> table["corrector"].to_list()
     ['none', 'GapShift()']
     >>> bool(table["centroid_distance"][1] < 0.1 < table["centroid_distance"][0])
@@ -320,38 +323,43 @@ def compare_correctors(
     half = max(2, test.n_pairs // 2)
     halves = [np.sort(rng.choice(test.n_pairs, size=half, replace=False)) for _ in range(n_resamples)]
 
+    from tqdm.auto import tqdm
+
     rows = []
-    for name, corrector in named:
-        moved = _transformed(corrector, train, test)
-        row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
-        point = gap_report(moved, probe=probe, seed=seed)
-        if moved.is_one_to_one:  # arrays skip building a PairedEmbeddings per half-sample (same values)
-            xa, xb = moved.matched()
-            samples = [gap_report(xa[h], xb[h], probe=False, seed=seed) for h in halves]
-        else:
-            samples = [gap_report(moved.subset(h), probe=False, seed=seed) for h in halves]
-        for key, value in point.items():
-            row[key] = value
-            values = [s[key] for s in samples if s[key] is not None]
-            if value is None or key == "modality_probe_accuracy" or len(values) < len(samples):
-                row[f"{key}_lo"], row[f"{key}_hi"] = None, None
+    with tqdm(total=len(named), desc="compare correctors", unit="corrector", disable=not progress) as bar:
+        for name, corrector in named:
+            bar.set_description_str(f"compare correctors: {name}")
+            moved = _transformed(corrector, train, test)
+            row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
+            point = gap_report(moved, probe=probe, seed=seed)
+            if moved.is_one_to_one:  # arrays skip building a PairedEmbeddings per half-sample (same values)
+                xa, xb = moved.matched()
+                samples = [gap_report(xa[h], xb[h], probe=False, seed=seed) for h in halves]
             else:
-                lo, hi = _percentiles(np.asarray(values))
-                shift = value - float(np.mean(values))
-                row[f"{key}_lo"], row[f"{key}_hi"] = lo + shift, hi + shift
-        groups = _gap_groups(moved, None)
-        if len(groups[0]) >= 2:  # the same seed for every corrector: the same groups resampled and flipped
-            row.update(_gap_estimate(groups, n_resamples, seed))
-        else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
-            row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
-        a_ranks = first_relevant_ranks(moved.a.vectors, moved.b.vectors, moved.pairs)
-        b_ranks = first_relevant_ranks(moved.b.vectors, moved.a.vectors, moved.pairs[:, ::-1])
-        for label, ranks, boot in ((f"{ma}_to_{mb}", a_ranks, boot_a), (f"{mb}_to_{ma}", b_ranks, boot_b)):
-            for k in ks:
-                hits = (ranks <= k).astype(np.float64)
-                row[f"{label}_R@{k}"] = float(hits.mean())
-                row[f"{label}_R@{k}_lo"], row[f"{label}_R@{k}_hi"] = _percentiles(hits[boot].mean(axis=1))
-        rows.append(row)
+                samples = [gap_report(moved.subset(h), probe=False, seed=seed) for h in halves]
+            for key, value in point.items():
+                row[key] = value
+                values = [s[key] for s in samples if s[key] is not None]
+                if value is None or key == "modality_probe_accuracy" or len(values) < len(samples):
+                    row[f"{key}_lo"], row[f"{key}_hi"] = None, None
+                else:
+                    lo, hi = _percentiles(np.asarray(values))
+                    shift = value - float(np.mean(values))
+                    row[f"{key}_lo"], row[f"{key}_hi"] = lo + shift, hi + shift
+            groups = _gap_groups(moved, None)
+            if len(groups[0]) >= 2:  # the same seed for every corrector: the same groups resampled and flipped
+                row.update(_gap_estimate(groups, n_resamples, seed))
+            else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
+                row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
+            a_ranks = first_relevant_ranks(moved.a.vectors, moved.b.vectors, moved.pairs)
+            b_ranks = first_relevant_ranks(moved.b.vectors, moved.a.vectors, moved.pairs[:, ::-1])
+            for label, ranks, boot in ((f"{ma}_to_{mb}", a_ranks, boot_a), (f"{mb}_to_{ma}", b_ranks, boot_b)):
+                for k in ks:
+                    hits = (ranks <= k).astype(np.float64)
+                    row[f"{label}_R@{k}"] = float(hits.mean())
+                    row[f"{label}_R@{k}_lo"], row[f"{label}_R@{k}_hi"] = _percentiles(hits[boot].mean(axis=1))
+            rows.append(row)
+            bar.update(1)
     return pl.DataFrame(rows)
 
 

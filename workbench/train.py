@@ -122,10 +122,28 @@ class ContrastiveTrainer:
 
     # -- training --------------------------------------------------------------------------------------------------
     def fit(self, items_a: Any, items_b: Any, *, validation: ValidationSet | None = None,
-            progress: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> ContrastiveTrainer:
+            progress: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> ContrastiveTrainer:
         """Train on row-paired items (row i of ``items_a`` with row i of ``items_b``); returns ``self``.
 
-        ``on_epoch(row)`` is called after every epoch with that epoch's history row (live monitors use it).
+        Parameters
+        ----------
+        items_a, items_b
+            Row-paired inputs of the two towers.
+        validation : ValidationSet, optional
+            Held-out pairs evaluated after every epoch (centroid distance, R@1 both ways).
+        progress : bool, default True
+            A progress bar over epochs (``tqdm.auto``: a widget in notebooks, text elsewhere).
+        on_epoch : callable, optional
+            Called after every epoch with that epoch's history row (live monitors use it).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from workbench.towers import FeatureHead
+        >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+        >>> trainer = ContrastiveTrainer(FeatureHead(4, 8), FeatureHead(4, 8, seed=1), epochs=2, batch_size=16)
+        >>> len(trainer.fit(x, x, progress=False).history_)
+        2
         """
         with torch_threads(self.threads):
             return self._fit(items_a, items_b, validation=validation, progress=progress, on_epoch=on_epoch)
@@ -322,13 +340,15 @@ def learning_curve(
     sizes: Sequence[int],
     *,
     seeds: Sequence[int] = (0, 1, 2),
+    progress: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Train on growing numbers of pairs; held-out R@1 and gap for each size, over several seeds.
 
     ``make_trainer(seed)`` builds a fresh trainer (towers included). The first ``n`` pairs of a seeded
     permutation are used for size ``n``. Returns ``(runs, summary)``: one row per (size, seed), and per size the
     mean with a Student-t 95% interval over seeds (:func:`summarise_seeds`) -- aligning with too few pairs, made
-    visible. Sizes must lie in [2, number of pairs].
+    visible. Sizes must lie in [2, number of pairs]. ``progress`` (default True) shows one bar over the runs, its
+    description naming the size and seed in training (the trainers' own bars stay off).
     """
     n_total = len(items_a)
     if n_total < 2:
@@ -336,12 +356,15 @@ def learning_curve(
     sizes = [check_int(n, "sizes", low=2, high=n_total) for n in _non_empty(sizes, "sizes")]
     seeds = [check_seed(s, "seeds") for s in _non_empty(seeds, "seeds")]
     rows = []
-    for seed in seeds:
-        order = np.random.default_rng(seed).permutation(n_total)
-        for n in sizes:
-            idx = np.sort(order[:n])
-            trainer = make_trainer(seed).fit(_take(items_a, idx), _take(items_b, idx))
-            rows.append({"n_pairs": n, "seed": seed, **trainer.evaluate(validation)})
+    with _study_bar(len(seeds) * len(sizes), "learning curve", progress) as bar:
+        for seed in seeds:
+            order = np.random.default_rng(seed).permutation(n_total)
+            for n in sizes:
+                bar.set_description_str(f"learning curve: {n} pairs, seed {seed}")
+                idx = np.sort(order[:n])
+                trainer = make_trainer(seed).fit(_take(items_a, idx), _take(items_b, idx), progress=False)
+                rows.append({"n_pairs": n, "seed": seed, **trainer.evaluate(validation)})
+                bar.update(1)
     runs = pl.DataFrame(rows)
     return runs, summarise_seeds(runs, "n_pairs", ["r1_a_to_b", "r1_b_to_a", "centroid_distance"])
 
@@ -354,6 +377,7 @@ def temperature_study(
     *,
     temperatures: Sequence[float] = (0.01, 0.05, 0.2, 1.0),
     seeds: Sequence[int] = (0,),
+    progress: bool = True,
 ) -> pl.DataFrame:
     """Train with fixed temperatures; final centroid distance, held-out R@1 and training loss for each.
 
@@ -362,24 +386,36 @@ def temperature_study(
     trained at). Temperatures must lie in [0.01, 1], the range training keeps tau in. Liang et al. (NeurIPS 2022)
     report, fine-tuning CLIP, that the gap shrinks as tau rises; whether a small model trained from scratch shows
     the same direction is a finding to report, not a target. One row per (temperature, seed);
-    ``summarise_seeds(study, "temperature")`` gives the mean and Student-t 95% interval over seeds.
+    ``summarise_seeds(study, "temperature")`` gives the mean and Student-t 95% interval over seeds. ``progress``
+    (default True) shows one bar over the runs, its description naming the temperature and seed in training (the
+    trainers' own bars stay off).
     """
     temperatures = [_check_temperature(t, "temperatures") for t in _non_empty(temperatures, "temperatures")]
     seeds = [check_seed(s, "seeds") for s in _non_empty(seeds, "seeds")]
     rows = []
-    for tau in temperatures:
-        for seed in seeds:
-            trainer = make_trainer(tau, seed)
-            if trainer.learn_temperature or trainer.temperature != tau:
-                raise ValueError(
-                    f"make_trainer({tau}, {seed}) returned a trainer with temperature={trainer.temperature} and "
-                    f"learn_temperature={trainer.learn_temperature}; a temperature study needs temperature={tau} "
-                    "and learn_temperature=False, or its rows would report a temperature that was not used"
-                )
-            trainer.fit(items_a, items_b)
-            rows.append({"temperature": tau, "seed": seed, "loss": float(trainer.history_["loss"][-1]),
-                         **trainer.evaluate(validation)})
+    with _study_bar(len(temperatures) * len(seeds), "temperature study", progress) as bar:
+        for tau in temperatures:
+            for seed in seeds:
+                trainer = make_trainer(tau, seed)
+                if trainer.learn_temperature or trainer.temperature != tau:
+                    raise ValueError(
+                        f"make_trainer({tau}, {seed}) returned a trainer with temperature={trainer.temperature} and "
+                        f"learn_temperature={trainer.learn_temperature}; a temperature study needs temperature={tau}"
+                        " and learn_temperature=False, or its rows would report a temperature that was not used"
+                    )
+                bar.set_description_str(f"temperature study: tau={tau:g}, seed {seed}")
+                trainer.fit(items_a, items_b, progress=False)
+                rows.append({"temperature": tau, "seed": seed, "loss": float(trainer.history_["loss"][-1]),
+                             **trainer.evaluate(validation)})
+                bar.update(1)
     return pl.DataFrame(rows)
+
+
+def _study_bar(total: int, description: str, progress: Any) -> Any:
+    """One bar over a study's runs (``tqdm.auto``); each run trains without a bar of its own."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="run", disable=not progress)
 
 
 def _non_empty(values: Any, name: str) -> list[Any]:

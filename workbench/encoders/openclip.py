@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib.util
 import inspect
 import json
 import logging
 import os
+import sys
+import types
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -131,14 +134,16 @@ class OpenCLIPEncoder(ModelFingerprint):
         precision: str = "fp32",
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        self.seed = check_torch_seed(seed)
+        # missing tag weights fail here, before open_clip and torch are imported (seconds of a cold start)
+        _check_tag_weights_first(model, pretrained, None if cache_dir is None else os.fspath(cache_dir))
         import torch
 
         arch = check_architecture(model)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.arch = arch
         self.precision = precision
-        self.seed = check_torch_seed(seed)
         self.device = torch.device(device) if device is not None else default_device()
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
 
@@ -366,11 +371,16 @@ def _safe_alternatives(filename: str) -> list[str]:
     return []
 
 
-def _locate_tag_weights(arch: str, tag: str, cfg: dict[str, Any], cache_dir: str | None) -> str:
-    """The local file of a tag's weights: from the caches, else downloaded when the hub can be reached."""
+def _tag_weights_places(arch: str, tag: str, cfg: dict[str, Any], cache_dir: str | None
+                        ) -> tuple[str | None, list[str], list[str], str]:
+    """(the cached weights file or None, where it looked, the ways out, the download address) for a tag.
+
+    Raises WeightsUnavailableError when the weights are not cached and the hub (or the download URL) cannot be
+    reached; touches neither open_clip nor torch.
+    """
     name = f"openclip:{arch}/{tag}"
     if cfg.get("file"):
-        return str(cfg["file"])
+        return str(cfg["file"]), [], [], ""
     looked: list[str] = []
     hf_hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
     repo = ""
@@ -380,28 +390,99 @@ def _locate_tag_weights(arch: str, tag: str, cfg: dict[str, Any], cache_dir: str
         candidates = [*_safe_alternatives(filename), filename]
         found = cached_hub_file(repo, candidates, cache_dir)
         if found:
-            return found
+            return found, [], [], ""
         looked.append(
             f"the Hugging Face hub cache {hub_cache_dir(cache_dir)} for repo {repo} (files {', '.join(candidates)})"
         )
     elif url:
         target = os.path.join(cache_dir or os.path.expanduser("~/.cache/clip"), os.path.basename(url))
         if os.path.isfile(target):
-            return target
+            return target, [], [], ""
         looked.append(f"{target} (downloaded from {url})")
-    reason = hub_offline_reason(hub_endpoint() if hf_hub else url)
+    address = hub_endpoint() if hf_hub else url
+    reason = hub_offline_reason(address)
     ways = hub_ways_out(repo or url, f'OpenCLIPEncoder("{arch}", pretrained="/path/to/checkpoint.pt")')
     if reason is not None:
         raise WeightsUnavailableError(name, f"they are not cached and cannot be downloaded: {reason}",
                                       looked_in=looked, ways_out=ways)
+    return None, looked, ways, address
+
+
+def _locate_tag_weights(arch: str, tag: str, cfg: dict[str, Any], cache_dir: str | None) -> str:
+    """The local file of a tag's weights: from the caches, else downloaded when the hub can be reached."""
+    found, looked, ways, _ = _tag_weights_places(arch, tag, cfg, cache_dir)
+    if found is not None:
+        return found
     import open_clip
 
     try:
-        return open_clip.download_pretrained(cfg, cache_dir=hub_cache_dir(cache_dir) if hf_hub else cache_dir)
+        where = hub_cache_dir(cache_dir) if cfg.get("hf_hub") else cache_dir
+        return open_clip.download_pretrained(cfg, cache_dir=where)
     except Exception as exc:
         raise WeightsUnavailableError(
-            name, f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways
+            f"openclip:{arch}/{tag}", f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways
         ) from None
+
+
+_REGISTRY_PACKAGE = "_workbench_open_clip_registry"
+
+
+def _tag_registry() -> Any | None:
+    """open_clip's table of pretrained tags (its ``pretrained`` module) without importing open_clip or torch.
+
+    The file is loaded from open_clip's folder as a submodule of a private stand-in package, so open_clip's
+    ``__init__`` (which imports torch, over two seconds cold) does not run; its optional ``safetensors.torch``
+    import is skipped (the table does not need it). None when that cannot be done (another open_clip layout).
+    """
+    if _REGISTRY_PACKAGE in sys.modules:
+        return sys.modules.get(f"{_REGISTRY_PACKAGE}.pretrained")
+    try:
+        spec = importlib.util.find_spec("open_clip")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        stand_in = types.ModuleType(_REGISTRY_PACKAGE)
+        stand_in.__path__ = list(spec.submodule_search_locations)
+        sys.modules[_REGISTRY_PACKAGE] = stand_in
+        block = "safetensors.torch" not in sys.modules and "torch" not in sys.modules
+        if block:
+            sys.modules["safetensors.torch"] = None  # type: ignore[assignment]  # an ImportError, as open_clip expects
+        try:
+            return importlib.import_module(f"{_REGISTRY_PACKAGE}.pretrained")
+        finally:
+            if block:
+                sys.modules.pop("safetensors.torch", None)
+    except Exception:  # an open_clip whose pretrained table needs more: the ordinary path decides
+        return None
+
+
+def _check_tag_weights_first(model: Any, pretrained: Any, cache_dir: str | None) -> None:
+    """Raise WeightsUnavailableError for a known tag of a built-in architecture whose weights are not cached while
+    the hub cannot be reached -- before open_clip and torch are imported. Anything else (random weights, a path, an
+    unknown name, weights that are cached or can be downloaded, open_clip already imported) is left to the ordinary
+    path, which gives the same errors, only later."""
+    if "open_clip" in sys.modules or not isinstance(model, str) or not isinstance(pretrained, str):
+        return
+    expanded = os.path.expanduser(pretrained)
+    if os.path.exists(expanded) or pretrained.startswith("file:"):
+        return
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    configs = [os.path.join(p, "model_configs", f"{model}.json") for p in spec.submodule_search_locations]
+    if not any(os.path.isfile(c) for c in configs):
+        return
+    registry = _tag_registry()
+    if registry is None:
+        return
+    try:
+        cfg = registry.get_pretrained_cfg(model, pretrained)
+        tags = registry.list_pretrained_tags_by_model(model)
+    except Exception:
+        return
+    if not cfg:
+        return
+    tag = next((t for t in tags if registry.get_pretrained_cfg(model, t) == cfg), pretrained)
+    _tag_weights_places(model, tag, dict(cfg), cache_dir)
 
 
 def _checkpoint_error(arch: str, checkpoint: str, exc: BaseException) -> ValueError:

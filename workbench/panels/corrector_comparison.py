@@ -41,7 +41,8 @@ class CorrectorComparison(Panel):
     correctors : sequence of estimators, or mapping of name to estimator
         As :func:`workbench.compare.compare_correctors`.
     **compare_kwargs
-        Passed on (``test_fraction``, ``seed``, ``ks``, ``n_resamples``, ``probe``).
+        Passed on (``test_fraction``, ``seed``, ``ks``, ``n_resamples``, ``probe``, ``progress``: a progress bar
+        over the correctors while they are fitted and evaluated, shown by default).
 
     A table computed earlier (and saved, say, with ``table.write_parquet``) is shown without refitting by
     :meth:`from_table`.
@@ -51,7 +52,7 @@ class CorrectorComparison(Panel):
     >>> import workbench
     >>> from workbench.correct import MeanCenter
     >>> comparison = CorrectorComparison(workbench.datasets.load("liang2022/clip"), [MeanCenter()],
-    ...                                  n_resamples=20, probe=False)
+    ...                                  n_resamples=20, probe=False, progress=False)
     >>> comparison.table["corrector"].to_list()
     ['none', 'MeanCenter()']
     >>> [t.name for t in comparison.figure().data]
@@ -92,7 +93,7 @@ class CorrectorComparison(Panel):
         >>> from workbench.compare import compare_correctors
         >>> from workbench.correct import MeanCenter
         >>> table = compare_correctors(workbench.datasets.load("liang2022/clip"), [MeanCenter()], n_resamples=20,
-        ...                            probe=False)
+        ...                            probe=False, progress=False)
         >>> CorrectorComparison.from_table(table, model="CLIP").changes()["corrector"].unique().to_list()
         ['MeanCenter()']
         """
