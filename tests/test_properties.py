@@ -160,3 +160,14 @@ def test_matched_ranks_equal_a_brute_force_count_with_ties(problem) -> None:
     assert ra.tolist() == want and rb.tolist() == want
     n_copies = np.array([(rows == r).all(axis=1).sum() for r in rows])
     assert ra.tolist() == n_copies.tolist()  # by hand: each copy of a row ties with the partner
+
+
+def test_relative_modality_gap_of_a_single_point_is_zero_under_any_rotation():
+    """Hypothesis found it: every row of both modalities at one point made the RMG a ratio of rounding errors,
+    0 or 1 depending on a rotation (Schrodi et al.'s definition gives 0/0 there; pairs coincide, so 0)."""
+    from workbench.gap import relative_modality_gap
+
+    ones = np.ones((3, 2))
+    for angle in np.linspace(0.0, 2 * np.pi, 25):
+        q = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        assert relative_modality_gap(ones @ q, ones @ q) == 0.0

@@ -203,16 +203,27 @@ def relative_modality_gap(a: Any, b: Any | None = None) -> float:
                 _mean_offdiagonal_cosine(v.items_a, "a"), _mean_offdiagonal_cosine(v.items_b, "b"))
 
 
+#: Cosine distances ``1 - (c + 1) / 2`` below this are rounding (mean cosines of unit rows carry ~1e-16 * D error).
+RMG_ROUNDING = 1e-12
+
+
 def rmg_from_cosines(m: float, s_a: float, s_b: float) -> float:
     """The relative modality gap from its three mean cosines (see :func:`relative_modality_gap`).
+
+    A distance below :data:`RMG_ROUNDING` is float64 rounding of cosines that are exactly 1, so it counts as 0: when
+    every item of both modalities is one point, the RMG is 0 (pairs coincide) rather than whatever ratio the
+    rounding errors happen to make (it was 0 or 1 depending on a rotation of the data).
 
     Examples
     --------
     >>> rmg_from_cosines(1.0, 0.0, 0.0)   # pairs coincide
     0.0
+    >>> rmg_from_cosines(1.0 - 2e-16, 1.0, 1.0 - 1e-16)   # one point for everything: rounding, not a gap
+    0.0
     """
     def d(c: float) -> float:
-        return 1.0 - (c + 1.0) / 2.0
+        distance = 1.0 - (c + 1.0) / 2.0
+        return distance if distance >= RMG_ROUNDING else 0.0
 
     denominator = d(m) + (d(s_a) + d(s_b)) / 2.0
     return float(d(m) / denominator) if denominator > 0 else 0.0
