@@ -33,9 +33,8 @@ import numpy as np
 import polars as pl
 
 from workbench._params import InvalidParameterError, check_int, check_ints, check_seed
-from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
-from workbench.gap import gap_report
+from workbench.gap import gap_report, paired_items
 from workbench.retrieval import count_at_least, first_relevant_ranks
 
 __all__ = ["centroid_gap", "compare_correctors", "mixed_index_report", "split_pairs"]
@@ -104,38 +103,23 @@ def _gap_groups(a: Any, b: Any | None) -> tuple[np.ndarray, np.ndarray, np.ndarr
     each paired item is counted once, as :func:`workbench.gap.centroid_distance` counts it. Two row-paired arrays
     are one pair per row.
     """
-    if isinstance(a, PairedEmbeddings):
-        if b is not None:
-            raise TypeError("pass either a PairedEmbeddings or two arrays, not both")
-        rows_a, rows_b = a.paired_rows()
-        items_a = a.a.vectors[rows_a].astype(np.float64)
-        items_b = a.b.vectors[rows_b].astype(np.float64)
-        ia, ib = np.searchsorted(rows_a, a.pairs[:, 0]), np.searchsorted(rows_b, a.pairs[:, 1])
-        if a.is_one_to_one:
-            ones = np.ones(len(ia))
-            return items_a[ia], items_b[ib], ones, ones
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
+    items_a, items_b, pairs = paired_items(a, b)
+    ia, ib = pairs[:, 0], pairs[:, 1]
+    if len(pairs) == len(items_a) == len(items_b):  # one-to-one (pairs are distinct and every item is paired)
+        ones = np.ones(len(pairs))
+        return items_a[ia], items_b[ib], ones, ones
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-        n = len(rows_a) + len(rows_b)
-        graph = coo_matrix((np.ones(len(ia)), (ia, len(rows_a) + ib)), shape=(n, n))
-        n_groups, label = connected_components(graph, directed=False)
-        group_a, group_b = label[: len(rows_a)], label[len(rows_a):]
-        sums_a, sums_b = np.zeros((n_groups, a.dim)), np.zeros((n_groups, a.dim))
-        np.add.at(sums_a, group_a, items_a)
-        np.add.at(sums_b, group_b, items_b)
-        return (sums_a, sums_b, np.bincount(group_a, minlength=n_groups).astype(np.float64),
-                np.bincount(group_b, minlength=n_groups).astype(np.float64))
-    if b is None:
-        raise TypeError("two row-paired arrays (a, b) or one PairedEmbeddings are needed")
-    ua, ub = unit_rows64(a, "a"), unit_rows64(b, "b")
-    if ua.shape[1] != ub.shape[1]:
-        raise ValueError(f"a and b must have the same dimension, got {ua.shape[1]} and {ub.shape[1]}")
-    if len(ua) != len(ub):
-        raise ValueError(f"a and b must be row-paired (equal row counts), got {len(ua)} and {len(ub)}; "
-                         "for many-to-many data pass a PairedEmbeddings")
-    ones = np.ones(len(ua))
-    return ua, ub, ones, ones
+    n = len(items_a) + len(items_b)
+    graph = coo_matrix((np.ones(len(ia)), (ia, len(items_a) + ib)), shape=(n, n))
+    n_groups, label = connected_components(graph, directed=False)
+    group_a, group_b = label[: len(items_a)], label[len(items_a):]
+    sums_a, sums_b = np.zeros((n_groups, items_a.shape[1])), np.zeros((n_groups, items_a.shape[1]))
+    np.add.at(sums_a, group_a, items_a)
+    np.add.at(sums_b, group_b, items_b)
+    return (sums_a, sums_b, np.bincount(group_a, minlength=n_groups).astype(np.float64),
+            np.bincount(group_b, minlength=n_groups).astype(np.float64))
 
 
 def _gap_u(weights: np.ndarray, sums_a: np.ndarray, sums_b: np.ndarray, n_a: np.ndarray, n_b: np.ndarray,

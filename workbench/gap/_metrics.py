@@ -30,6 +30,7 @@ __all__ = [
     "mean_matched_cosine",
     "mean_unmatched_cosine",
     "paired_distance",
+    "paired_items",
     "relative_modality_gap",
     "rmg_from_cosines",
     "uniformity",
@@ -50,6 +51,22 @@ class _Views:
     items_a: np.ndarray
     items_b: np.ndarray
     pairs: np.ndarray  # (P x 2) into items_a / items_b
+
+
+def paired_items(a: Any, b: Any | None = None, *, min_pairs: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The paired items of each modality as float64 unit rows and the pairs between them: ``(items_a, items_b,
+    pairs)``, from a :class:`~workbench.data.PairedEmbeddings` (each paired item once, unpaired items left out) or
+    two row-paired arrays (pair i is row i of both). Every gap metric reads its input this way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> items_a, items_b, pairs = paired_items(np.eye(2), np.eye(2))
+    >>> items_a.shape, pairs.tolist()
+    ((2, 2), [[0, 0], [1, 1]])
+    """
+    views = _views(a, b, min_pairs)
+    return views.items_a, views.items_b, views.pairs
 
 
 def _views(a: Any, b: Any | None, min_pairs: int = 1) -> _Views:
