@@ -1,18 +1,38 @@
-"""Helpers of the embedding explorer: previews of media files, and exact top-k neighbours."""
+"""Media of the panels: thumbnails and sounds of metadata rows as HTML, and exact top-k neighbours.
+
+The media contract of the panels: an item's metadata row may carry ``caption`` (text), ``path`` (the absolute path
+of an image or sound file; its suffix says which: :data:`IMAGE_SUFFIXES`, :data:`AUDIO_SUFFIXES`) and ``image``
+(raw bytes of an encoded image). :func:`media_html` turns such a row into HTML (an ``<img>`` thumbnail as a data
+URI, or an ``<audio>`` player, and the caption); :func:`missing_media_hint` says which column would enable
+previews on a set that has none.
+"""
 
 from __future__ import annotations
 
+import base64
+import functools
+import html
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "thumbnail", "top_k"]
+__all__ = [
+    "AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "MEDIA_COLUMNS", "media_html", "media_kind", "missing_media_hint", "thumbnail",
+    "thumbnail_uri", "top_k",
+]
 
 #: File suffixes shown as images, and the ipywidgets ``Image`` format of each.
 IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp", ".bmp": "bmp"}
 #: File suffixes played as sounds, and the ipywidgets ``Audio`` format of each.
 AUDIO_SUFFIXES = {".wav": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".flac": "flac", ".m4a": "mp4"}
+#: The metadata columns that give the panels something to show, and what each holds.
+MEDIA_COLUMNS = {"path": "an image or sound file", "image": "raw image bytes", "caption": "text"}
+#: Larger sound files are not embedded into an HTML table (the row names the file instead).
+MAX_INLINE_AUDIO_BYTES = 4 * 2**20
+_MIME = {"wav": "audio/wav", "mpeg": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac", "mp4": "audio/mp4"}
 
 
 def top_k(queries: np.ndarray, gallery: np.ndarray, k: int, chunk: int = 1024,
@@ -44,15 +64,131 @@ def top_k(queries: np.ndarray, gallery: np.ndarray, k: int, chunk: int = 1024,
     return order, scores
 
 
-def thumbnail(path: str, size: int = 220) -> tuple[bytes, str]:
-    """PNG bytes of a thumbnail (Pillow), or the file's own bytes when Pillow cannot read it."""
+def thumbnail(source: str | bytes, size: int = 220) -> tuple[bytes, str]:
+    """PNG bytes of a thumbnail (Pillow) of an image file or of encoded image bytes, and its format.
+
+    When Pillow cannot read it, the source's own bytes come back (with the format its suffix names).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("RGB", (400, 200), "red").save(buffer, format="PNG")
+    >>> data, fmt = thumbnail(buffer.getvalue(), size=100)
+    >>> fmt, Image.open(io.BytesIO(data)).size
+    ('png', (100, 50))
+    """
     try:
         from PIL import Image
 
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source) as im:
             im.thumbnail((size, size))
             buffer = io.BytesIO()
-            im.convert("RGB").save(buffer, format="PNG")
+            im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, format="PNG")
             return buffer.getvalue(), "png"
     except Exception:
-        return Path(path).read_bytes(), IMAGE_SUFFIXES.get(Path(path).suffix.lower(), "png")
+        if isinstance(source, bytes | bytearray):
+            return bytes(source), "png"
+        return Path(source).read_bytes(), IMAGE_SUFFIXES.get(Path(source).suffix.lower(), "png")
+
+
+def media_kind(path: Any) -> str | None:
+    """``"image"`` or ``"audio"`` by a file's suffix, else None.
+
+    Examples
+    --------
+    >>> media_kind("/data/cat.PNG"), media_kind("bell.wav"), media_kind("notes.txt"), media_kind(None)
+    ('image', 'audio', None, None)
+    """
+    if path is None:
+        return None
+    suffix = Path(str(path)).suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "audio" if suffix in AUDIO_SUFFIXES else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_thumbnail_uri(path: str, size: int, mtime: float) -> str:
+    data, fmt = thumbnail(path, size)
+    return f"data:image/{fmt};base64," + base64.b64encode(data).decode()
+
+
+def thumbnail_uri(source: str | bytes, size: int = 96) -> str:
+    """A ``data:image/...;base64,`` URI of a thumbnail of an image file or of encoded image bytes.
+
+    Thumbnails of files are cached (by path, size and modification time).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("RGB", (8, 8), "blue").save(buffer, format="PNG")
+    >>> thumbnail_uri(buffer.getvalue()).startswith("data:image/png;base64,")
+    True
+    """
+    if isinstance(source, bytes | bytearray):
+        data, fmt = thumbnail(bytes(source), size)
+        return f"data:image/{fmt};base64," + base64.b64encode(data).decode()
+    return _file_thumbnail_uri(str(source), size, Path(source).stat().st_mtime)
+
+
+def _audio_uri(path: Path) -> str | None:
+    if path.stat().st_size > MAX_INLINE_AUDIO_BYTES:
+        return None
+    mime = _MIME[AUDIO_SUFFIXES[path.suffix.lower()]]
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def media_html(meta: Mapping[str, Any], size: int = 96, *, caption: bool = True, max_caption: int = 120) -> str:
+    """HTML of one item: its thumbnail (``<img class="wb-thumb">``) or sound (``<audio class="wb-sound">``), and
+    its caption (``<div class="wb-caption">``); '' when the row has none of ``path``, ``image``, ``caption``.
+
+    ``meta`` is a metadata row (a mapping of column to value). The image comes from ``image`` bytes, else from an
+    image file at ``path``; a sound file at ``path`` becomes a player. A path that does not exist is named.
+
+    Examples
+    --------
+    >>> media_html({"id": 3, "caption": "a <red> star"})
+    "<div class='wb-item'><div class='wb-caption'>a &lt;red&gt; star</div></div>"
+    >>> media_html({"id": 3})
+    ''
+    """
+    parts = []
+    image, path = meta.get("image"), meta.get("path")
+    kind = media_kind(path)
+    if isinstance(image, bytes | bytearray) and image:
+        parts.append(f"<img class='wb-thumb' style='max-width:{size}px;max-height:{size}px' "
+                     f"src='{thumbnail_uri(bytes(image), size)}'/>")
+    elif path is not None and kind is not None and Path(str(path)).is_file():
+        if kind == "image":
+            parts.append(f"<img class='wb-thumb' style='max-width:{size}px;max-height:{size}px' "
+                         f"src='{thumbnail_uri(str(path), size)}'/>")
+        else:
+            uri = _audio_uri(Path(str(path)))
+            parts.append(f"<audio class='wb-sound' controls preload='none' style='width:{max(size, 160)}px' "
+                         f"src='{uri}'></audio>" if uri else
+                         f"<div class='wb-missing'>sound {html.escape(Path(str(path)).name)} (too large to embed)"
+                         "</div>")
+    elif path is not None:
+        reason = "file not found" if kind is not None else "no preview for this file type"
+        parts.append(f"<div class='wb-missing'><i>{reason}: {html.escape(str(path))[:max_caption]}</i></div>")
+    text = meta.get("caption")
+    if caption and text is not None:
+        text = str(text)
+        short = text if len(text) <= max_caption else text[: max_caption - 1] + "…"
+        parts.append(f"<div class='wb-caption'>{html.escape(short)}</div>")
+    return f"<div class='wb-item'>{''.join(parts)}</div>" if parts else ""
+
+
+def missing_media_hint(columns: Sequence[str], modality: str) -> str:
+    """'' when ``columns`` hold a media column, else a sentence naming the columns that would enable previews.
+
+    Examples
+    --------
+    >>> missing_media_hint(["id", "caption"], "text")
+    ''
+    >>> print(missing_media_hint(["id"], "image"))
+    no preview for image items: their metadata has no 'path' (an image or sound file), 'image' (raw image bytes) or 'caption' (text) column; add one to see the items
+    """
+    if any(c in columns for c in MEDIA_COLUMNS):
+        return ""
+    named = [f"{c!r} ({what})" for c, what in MEDIA_COLUMNS.items()]
+    return (f"no preview for {modality} items: their metadata has no {', '.join(named[:-1])} or {named[-1]} column; "
+            "add one to see the items")

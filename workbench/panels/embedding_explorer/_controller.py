@@ -19,7 +19,7 @@ import polars as pl
 from workbench._params import check_choice, check_int, check_seed
 from workbench.data import PairedEmbeddings
 from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_color, continuous_colors
-from workbench.panels._media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, top_k
+from workbench.panels._media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, missing_media_hint, top_k
 from workbench.panels.embedding_explorer._shared import (
     BACKENDS,
     METHOD_NAMES,
@@ -93,6 +93,8 @@ class EmbeddingController:
         self._inspected: dict[str, Any] | None = None
         self._colors_cache: tuple[str, list[str], dict[str, Any]] | None = None
         self._total_variance: float | None = None  # of all points, for PCA's explained variance ratios
+        self._search = ""
+        self._matches: np.ndarray | None = None
 
     # -- hooks of the views ---------------------------------------------------------------------------------------
     def _resolve_backend(self, backend: str) -> str:
@@ -107,6 +109,9 @@ class EmbeddingController:
 
     def _refresh_preview(self) -> None:
         """Show the inspected point (no view here: nothing to do)."""
+
+    def _refresh_search(self) -> None:
+        """Show the search's matches (no view here: nothing to do)."""
 
     # -- validation -----------------------------------------------------------------------------------------------
 
@@ -338,20 +343,69 @@ class EmbeddingController:
             "cosine", "is_pair"]
         return concat_frames(frames).select(columns)
 
+    # -- search ---------------------------------------------------------------------------------------------------
+    def search(self, text: str) -> np.ndarray:
+        """Find the points whose caption or any other text or number in their metadata contains ``text``.
+
+        Case-insensitive substring search over every metadata column except ``path`` and binary columns (``image``);
+        the views highlight the matches and fade the rest. '' clears the search. Returns the matching point
+        numbers (sorted), also in :attr:`matches`.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"search text must be a string, got {type(text).__name__}")
+        self._search = text
+        if not text.strip():
+            self._matches = None
+        else:
+            needle = text.strip().lower()
+            hits = []
+            for offset, e in ((0, self.paired.a), (self.n_a, self.paired.b)):
+                found = np.zeros(len(e), dtype=bool)
+                for column, dtype in e.metadata.schema.items():
+                    if column == "path" or dtype == pl.Binary or dtype.is_nested():
+                        continue
+                    values = e.metadata.get_column(column).cast(pl.String).str.to_lowercase()
+                    found |= values.str.contains(needle, literal=True).fill_null(False).to_numpy()
+                hits.append(np.flatnonzero(found) + offset)
+            self._matches = np.concatenate(hits).astype(np.int64)
+        self._refresh_search()
+        return self.matches if self._matches is not None else np.empty(0, dtype=np.int64)
+
+    @property
+    def search_text(self) -> str:
+        """The text of the current search ('' when none)."""
+        return self._search
+
+    @property
+    def matches(self) -> np.ndarray | None:
+        """The point numbers matching the current search (sorted), or None when there is no search."""
+        return None if self._matches is None else self._matches.copy()
+
+    def _search_summary(self) -> str:
+        if self._matches is None:
+            return ""
+        return f"{len(self._matches)} of {self.n_points} points match {self._search.strip()!r}"
+
     # -- previews -------------------------------------------------------------------------------------------------
     def inspect(self, point: int) -> dict[str, Any]:
-        """What the side view shows for a point (hover or click): ``modality``, ``id``, ``caption``, ``path`` and
-        ``kind`` ("image", "audio" or "none"), with a ``message`` when there is nothing to preview."""
+        """What the side view shows for a point (hover or click): ``modality``, ``id``, ``caption``, ``path``,
+        ``image`` (the metadata's raw image bytes, or None) and ``kind`` ("image", "audio" or "none"), with a
+        ``message`` when there is nothing to preview (on a set without media it names the metadata columns that
+        would enable previews: ``path``, ``image``, ``caption``)."""
         side, row = self.point_modality(point)
         e = self.paired.a if side == "a" else self.paired.b
         meta = e.metadata.row(row, named=True)
         info: dict[str, Any] = {"point": int(point), "modality": e.modality, "row": row, "id": meta["id"],
-                                "caption": meta.get("caption"), "path": meta.get("path"), "kind": "none",
-                                "message": ""}
+                                "caption": meta.get("caption"), "path": meta.get("path"), "image": None,
+                                "kind": "none", "message": ""}
         path = info["path"]
-        if path is None:
+        image = meta.get("image")
+        if isinstance(image, bytes | bytearray) and image:
+            info["kind"], info["image"] = "image", bytes(image)
+        elif path is None:
             if info["caption"] is None:
-                info["message"] = f"no caption or path in the {e.modality} metadata: nothing to preview"
+                hint = missing_media_hint(e.metadata.columns, e.modality) or "this row has no caption, path or image"
+                info["message"] = f"nothing to preview: {hint}"
         else:
             suffix = Path(str(path)).suffix.lower()
             if not Path(str(path)).is_file():

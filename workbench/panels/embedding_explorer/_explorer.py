@@ -10,7 +10,7 @@ from typing import Any
 import workbench.panels.embedding_explorer._jscatter as _jscatter
 from workbench.panels._base import Panel
 from workbench.panels._html import html_table
-from workbench.panels._media import AUDIO_SUFFIXES, thumbnail
+from workbench.panels._media import AUDIO_SUFFIXES, media_html, missing_media_hint, thumbnail
 from workbench.panels.embedding_explorer._controller import EmbeddingController
 from workbench.panels.embedding_explorer._plotly import PlotlyFigure, PlotlyView
 from workbench.projection import METHODS
@@ -21,6 +21,8 @@ __all__ = ["JSCATTER_MIN_POINTS", "EmbeddingExplorer"]
 JSCATTER_MIN_POINTS = 100_000
 
 _NO_SELECTION = "<small>select points (box or lasso) to list their cross-modal neighbours</small>"
+#: Side of the thumbnails in the selection table (pixels).
+TABLE_THUMBNAIL = 48
 
 
 class EmbeddingExplorer(EmbeddingController, Panel):
@@ -83,8 +85,6 @@ class EmbeddingExplorer(EmbeddingController, Panel):
     """
 
     css_class = "wb-embedding-explorer"
-
-    css_class = "wb-embedding-explorer"
     #: The widget's parts by name (None until ``.widget`` is built).
     _ui: dict[str, Any] | None = None
     #: The view in the widget: a PlotlyView or a JScatterView (None until ``.widget`` is built).
@@ -121,7 +121,11 @@ class EmbeddingExplorer(EmbeddingController, Panel):
             self._view = self._plotly = PlotlyView(self)
         plot = self._view.widget
         plot.add_class("wb-embedding-plot")
-        preview_text = widgets.HTML(value="<small>hover over or click a point</small>")
+        hints = [h for h in (missing_media_hint(e.metadata.columns, e.modality)
+                             for e in (self.paired.a, self.paired.b)) if h]
+        start = "<small>hover over or click a point</small>" + "".join(
+            f"<br><small class='wb-media-hint'><i>{html.escape(h)}</i></small>" for h in hints)
+        preview_text = widgets.HTML(value=start)
         preview_text.add_class("wb-preview-text")
         image = widgets.Image(layout={"display": "none", "max_width": "220px"})
         image.add_class("wb-preview-image")
@@ -131,14 +135,24 @@ class EmbeddingExplorer(EmbeddingController, Panel):
         preview.add_class("wb-preview")
         table = widgets.HTML(value=_NO_SELECTION)
         table.add_class("wb-selection-table")
+        search = widgets.Text(value=self._search, placeholder="search captions and metadata", description="search",
+                              continuous_update=True)
+        search.add_class("wb-search")
+        search_count = widgets.HTML(value=html.escape(self._search_summary()))
+        search_count.add_class("wb-search-count")
         self._ui = {"projection": projection, "color": color, "lines": lines, "plot": plot,
-                    "preview_text": preview_text, "image": image, "audio": audio, "table": table}
+                    "preview_text": preview_text, "image": image, "audio": audio, "table": table,
+                    "search": search, "search_count": search_count}
+        search.observe(self._guarded(lambda change: self.search(change["new"])), names="value")
         projection.observe(self._guarded(self._on_control("projection")), names="value")
         color.observe(self._guarded(self._on_control("color_by")), names="value")
         lines.observe(self._guarded(self._on_control("show_pairs")), names="value")
         self._refresh_selection()
         self._refresh_preview()
-        return widgets.VBox([widgets.HBox([projection, color, lines]), self._message_widget(),
+        if self._matches is not None:
+            self._refresh_search()
+        return widgets.VBox([widgets.HBox([projection, color, lines]), widgets.HBox([search, search_count]),
+                             self._message_widget(),
                              widgets.HBox([plot, preview]), table])
 
     def _on_control(self, name: str) -> Any:
@@ -170,9 +184,39 @@ class EmbeddingExplorer(EmbeddingController, Panel):
         shown = sel[: self.max_table_items]
         table = self._neighbour_table(shown) if len(shown) < len(sel) else self.selection
         note = f"{len(sel)} selected" + (f"; the first {len(shown)} listed" if len(shown) < len(sel) else "")
+        shown, formatters = self._with_previews(table)
         ui["table"].value = html_table(
-            table.drop("point"), css_class="wb-neighbours",
+            shown, css_class="wb-neighbours", formatters=formatters,
             caption=f"{note}, each with its {self.k} nearest items of the other modality (cosine, original space)")
+
+    def _with_previews(self, table: Any) -> tuple[Any, dict[str, Any]]:
+        """The neighbour table as shown: the item's and the neighbour's media (thumbnail or player, and caption)
+        as first columns ``item`` and ``neighbour`` when either side has media or captions, and html formatters."""
+        import polars as pl
+
+        sides = (self.paired.a, self.paired.b)
+        if all(missing_media_hint(e.metadata.columns, e.modality) for e in sides):
+            return table.drop("point"), {}
+        point = table.get_column("point").to_numpy()
+        other = table.get_column("neighbour_row").to_numpy() + (point < self.n_a) * self.n_a
+        shown = table.drop("point").with_columns(item=pl.Series(point), neighbour=pl.Series(other))
+        front = ["item", "modality", "row", "id", "rank", "neighbour"]
+        shown = shown.select(front + [c for c in shown.columns if c not in front])
+        cells = {p: self._media_cell(int(p)) for p in set(point.tolist()) | set(other.tolist())}
+        return shown, {"item": cells.__getitem__, "neighbour": cells.__getitem__}
+
+    def _media_cell(self, point: int) -> str:
+        side, row = self.point_modality(point)
+        e = self.paired.a if side == "a" else self.paired.b
+        return media_html(e.metadata.row(row, named=True), TABLE_THUMBNAIL, max_caption=60) or "—"
+
+    def _refresh_search(self) -> None:
+        if not self._ui:
+            return
+        if self._ui["search"].value != self._search:
+            self._ui["search"].value = self._search
+        self._ui["search_count"].value = html.escape(self._search_summary())
+        self._view.show_matches()
 
     def _refresh_preview(self) -> None:
         if not self._ui or self._inspected is None:
@@ -187,7 +231,7 @@ class EmbeddingExplorer(EmbeddingController, Panel):
         ui["image"].layout.display = "none"
         ui["audio"].layout.display = "none"
         if info["kind"] == "image":
-            ui["image"].value, ui["image"].format = thumbnail(info["path"])
+            ui["image"].value, ui["image"].format = thumbnail(info["image"] or info["path"])
             ui["image"].layout.display = ""
         elif info["kind"] == "audio":
             path = Path(str(info["path"]))

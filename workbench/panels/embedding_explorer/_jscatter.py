@@ -39,12 +39,14 @@ from workbench.panels._colors import NEUTRAL, OKABE_ITO, continuous_colors
 from workbench.panels._media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, thumbnail
 from workbench.panels.embedding_explorer._shared import MAX_LEGEND_CLASSES, point_ids, text_column
 
-__all__ = ["INSTALL_HINT", "LEVELS", "JScatterView", "available", "color_categories", "pair_matching"]
+__all__ = ["FADED_OPACITY", "INSTALL_HINT", "LEVELS", "JScatterView", "available", "color_categories", "pair_matching"]
 
 #: How to install jupyter-scatter (named by the error when it is missing).
 INSTALL_HINT = 'pip install "alignment-workbench[scale]"'
 #: Steps of a continuous colouring (each a colour of Viridis; at most half a step from the exact colour).
 LEVELS = 256
+#: Opacity of the points that do not match a search.
+FADED_OPACITY = 0.1
 #: Previews kept per view (the most recently hovered points).
 PREVIEW_CACHE = 256
 #: Larger sound files are not sent as a tooltip preview (the side preview still plays them).
@@ -329,6 +331,17 @@ class JScatterView:
         if len(kept) < e.paired.n_pairs:
             e._show_message(f"pair lines: {len(kept)} of {e.paired.n_pairs} pairs drawn (one line per point in the "
                             "jupyter-scatter view; figure() draws every pair)", kind="info")
+
+    def show_matches(self) -> None:
+        """Show the explorer's search: matching points opaque, the rest faded (the default opacity without one)."""
+        matches = self.explorer.matches
+        if matches is None:
+            self.scatter.opacity(by=None)
+            return
+        hit = np.zeros(self.explorer.n_points, dtype=np.float64)
+        hit[matches] = 1.0
+        # a list, not an array: jscatter 1.0 compares `by` with a string
+        self.scatter.opacity(by=hit.tolist(), map=[FADED_OPACITY, 1.0], norm=(0.0, 1.0))
 
     def show_selection(self, selected: np.ndarray) -> None:
         """Show ``selected`` (point numbers) as the widget's selection."""

@@ -18,9 +18,11 @@ import polars as pl
 from workbench.panels._colors import NEUTRAL, OKABE_ITO, plotly_colorscale
 from workbench.panels.embedding_explorer._shared import MAX_LEGEND_CLASSES, METHOD_NAMES
 
-__all__ = ["PlotlyFigure", "PlotlyView"]
+__all__ = ["FADED_OPACITY", "MATCH_OPACITY", "PlotlyFigure", "PlotlyView"]
 
 _EPS = 1e-3
+#: Marker opacity of the points that match a search, and of the rest.
+MATCH_OPACITY, FADED_OPACITY = 1.0, 0.1
 
 
 class PlotlyFigure:
@@ -104,16 +106,32 @@ class PlotlyFigure:
         colors, extra = self.marker_colors()
         hover = self.hover_text()
         size = 6 if e.n_points <= 5000 else 4 if e.n_points <= 50_000 else 3
+        opacity, sizes = self.match_style(size)
         traces = []
         for side, (emb, part, symbol) in enumerate(((e.paired.a, slice(0, e.n_a), "circle"),
                                                      (e.paired.b, slice(e.n_a, None), "diamond"))):
             traces.append(go.Scattergl(
                 x=coords[part, 0], y=coords[part, 1], mode="markers", name=f"{emb.modality} ({len(emb)})",
-                marker={"color": colors[side], "size": size, "opacity": 0.8, "symbol": symbol, **extra},
+                marker={"color": colors[side], "size": sizes[side], "opacity": opacity[side], "symbol": symbol,
+                        **extra},
                 text=hover[part], hovertemplate="%{text}<extra></extra>", meta={"side": "ab"[side]},
                 selected={"marker": {"opacity": 1.0}}, unselected={"marker": {"opacity": 0.25}},
             ))
         return traces
+
+    def match_style(self, size: int) -> tuple[list[Any], list[Any]]:
+        """Marker opacity and size of each point trace: one value each without a search; with one, per point:
+        matches opaque and larger (:data:`MATCH_OPACITY`), the rest faded (:data:`FADED_OPACITY`)."""
+        e = self.explorer
+        matches = e.matches
+        if matches is None:
+            return [0.8, 0.8], [size, size]
+        hit = np.zeros(e.n_points, dtype=bool)
+        hit[matches] = True
+        opacity = np.where(hit, MATCH_OPACITY, FADED_OPACITY)
+        sizes = np.where(hit, size + 4, size)
+        parts = (slice(0, e.n_a), slice(e.n_a, None))
+        return [opacity[p] for p in parts], [sizes[p] for p in parts]
 
     def pair_trace(self, go: Any) -> Any:
         """A line per pair (at most ``max_pair_lines``, a seeded sample beyond), as one trace of separated lines."""
@@ -254,6 +272,18 @@ class PlotlyView(PlotlyFigure):
             if self.explorer.show_pairs:
                 plot.add_trace(self.pair_trace(go))
                 plot.data = (plot.data[-1], *plot.data[:-1])  # lines below the points
+
+    def show_matches(self) -> None:
+        """Show the explorer's search: matches highlighted, the rest faded (or every point alike without one)."""
+        e = self.explorer
+        size = 6 if e.n_points <= 5000 else 4 if e.n_points <= 50_000 else 3
+        opacity, sizes = self.match_style(size)
+        with self.widget.batch_update():
+            for trace in self.widget.data:
+                side = (trace.meta or {}).get("side")
+                if side in ("a", "b"):
+                    i = 0 if side == "a" else 1
+                    trace.marker.opacity, trace.marker.size = opacity[i], sizes[i]
 
     def show_selection(self, selected: np.ndarray) -> None:
         """Show the explorer's selection as the traces' selected points."""
