@@ -6,11 +6,17 @@ results are ordered by score, ties by lower gallery row. Failures use the ranks 
 :func:`workbench.retrieval.per_query_ranks` (pessimistic: a tie with an irrelevant item counts against the match).
 With an ``encoder``, a typed query is embedded with ``encoder.encode(modality, [text])`` and searched in the other
 modality.
+
+Media: where the metadata has ``path`` (an image or sound file), ``image`` (raw image bytes) or ``caption`` columns,
+the widget shows every item by its thumbnail or sound player and caption: the opened query, its correct match, the
+top-ranked items, and each row of the list of queries (the worst failures, or the rows given as ``queries=``). A
+row's "open" button opens that query. Without such columns the panel says which column would enable previews.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,10 +26,13 @@ from workbench._params import check_choice, check_int
 from workbench.data import Embeddings, PairedEmbeddings
 from workbench.panels._base import Panel
 from workbench.panels._html import html_table
+from workbench.panels._media import media_html, missing_media_hint
 
 __all__ = ["DIRECTIONS", "RetrievalBrowser"]
 
 DIRECTIONS = ("a_to_b", "b_to_a")
+#: Side of the thumbnails in the results table and the list of queries, and in the opened query (pixels).
+LIST_THUMBNAIL, DETAIL_THUMBNAIL = 64, 160
 
 
 class RetrievalBrowser(Panel):
@@ -38,6 +47,14 @@ class RetrievalBrowser(Panel):
         Results per query.
     query_modality : str, default "text"
         The modality of typed queries (passed to ``encoder.encode``).
+    queries : iterable of int, or mapping of direction to iterable of int, optional
+        The query rows the widget lists (and :meth:`listed` returns), in the order given, whatever their rank: e.g.
+        the queries whose rank changed between two systems. An iterable applies to ``direction``; a mapping such
+        as ``{"b_to_a": rows}`` to the directions it names. Default: the ``n_listed`` worst failures.
+    direction : "a_to_b" or "b_to_a", default "a_to_b"
+        The direction shown first.
+    n_listed : int, default 20
+        Failures listed when ``queries`` gives none for a direction.
 
     Examples
     --------
@@ -48,21 +65,52 @@ class RetrievalBrowser(Panel):
     [(1, 1, True), (2, 0, False)]
     >>> browser.failures().height      # every query finds its match first
     0
+    >>> RetrievalBrowser(paired, queries=[2, 0]).listed().select("query_row", "rank").rows()
+    [(2, 1), (0, 1)]
     """
 
     css_class = "wb-retrieval-browser"
 
     def __init__(self, paired: PairedEmbeddings, encoder: Any = None, k: int = 10, *,
-                 query_modality: str = "text") -> None:
+                 query_modality: str = "text", queries: Iterable[int] | Mapping[str, Iterable[int]] | None = None,
+                 direction: str = "a_to_b", n_listed: int = 20) -> None:
         if not isinstance(paired, PairedEmbeddings):
             raise TypeError(f"RetrievalBrowser needs a PairedEmbeddings, got {type(paired).__name__}")
         self.paired, self.encoder, self.k, self.query_modality = paired, encoder, check_int(k, "k"), query_modality
+        self.n_listed = check_int(n_listed, "n_listed", low=0)
         self._ranks: dict[str, np.ndarray] = {}
-        self._direction = "a_to_b"
-        self._row = 0
+        self._direction = check_choice(direction, "direction", DIRECTIONS)
+        self._queries = self._checked_queries(queries)
+        first = self._queries.get(self._direction)
+        self._row = int(first[0]) if first is not None and len(first) else 0
         self._text: str | None = None
         self._last: pl.DataFrame | None = None
         self._ui: dict[str, Any] = {}
+
+    def _checked_queries(self, queries: Any) -> dict[str, np.ndarray]:
+        if queries is None:
+            return {}
+        if isinstance(queries, str | bytes):
+            raise TypeError("queries must be query rows (integers) or a mapping of direction to rows, got a string")
+        given = dict(queries) if isinstance(queries, Mapping) else {self._direction: queries}
+        out = {}
+        for direction, rows in given.items():
+            q, g, pairs = self._sides(direction)
+            arr = np.asarray(list(rows))
+            if arr.size == 0:
+                arr = arr.astype(np.int64)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise TypeError(f"queries for {direction!r} must be integer rows of {q.modality}, got {arr[:5]!r}")
+            bad = arr[(arr < 0) | (arr >= len(q))]
+            if bad.size:
+                raise ValueError(f"queries for {direction!r}: rows must be in [0, {len(q)}) of {q.modality}, "
+                                 f"got {bad[:5].tolist()}")
+            unpaired = np.setdiff1d(arr, pairs[:, 0])
+            if unpaired.size:
+                raise ValueError(f"queries for {direction!r}: {q.modality} rows {unpaired[:5].tolist()} have no "
+                                 f"matching {g.modality} item (no pair), so they have no rank to list")
+            out[direction] = arr.astype(np.int64)
+        return out
 
     # -- sides ----------------------------------------------------------------------------------------------------
     def _sides(self, direction: str) -> tuple[Embeddings, Embeddings, np.ndarray]:
@@ -173,12 +221,30 @@ class RetrievalBrowser(Panel):
             ``match_score`` (the best relevant item), ``top_row`` / ``top_id`` / ``top_score`` (what came first);
             ordered by rank (descending), then query row. At most ``n`` rows (all with ``n=None``).
         """
-        queries, gallery, pairs = self._sides(direction)
         ranked = self.ranks(direction).filter(pl.col("rank") > 1).sort(["rank", "query_row"],
                                                                        descending=[True, False])
         if n is not None:
             ranked = ranked.head(check_int(n, "n", low=0))
-        rows = ranked.get_column("query_row").to_numpy()
+        return self._query_frame(ranked.get_column("query_row").to_numpy(), ranked.get_column("rank"), direction)
+
+    def listed(self, direction: str | None = None) -> pl.DataFrame:
+        """The queries the widget lists for ``direction`` (default: the one on show), as :meth:`failures` frames.
+
+        The rows given as ``queries=`` in their order (whatever their rank), else the ``n_listed`` worst failures.
+        """
+        direction = self._direction if direction is None else direction
+        check_choice(direction, "direction", DIRECTIONS)
+        rows = self._queries.get(direction)
+        if rows is None:
+            return self.failures(self.n_listed, direction)
+        ranks = self.ranks(direction)
+        rank_of = dict(zip(ranks.get_column("query_row").to_list(), ranks.get_column("rank").to_list(), strict=True))
+        return self._query_frame(rows, pl.Series("rank", [rank_of[int(r)] for r in rows], dtype=pl.Int64), direction)
+
+    def _query_frame(self, rows: np.ndarray, rank: pl.Series, direction: str) -> pl.DataFrame:
+        """Query rows with their rank, best relevant item and top item (the columns of :meth:`failures`)."""
+        queries, gallery, pairs = self._sides(direction)
+        rows = np.asarray(rows, dtype=np.int64)
         scores = queries.vectors[rows] @ gallery.vectors.T if len(rows) else np.empty((0, len(gallery)))
         top = np.argmax(scores, axis=1) if len(rows) else np.empty(0, dtype=np.int64)
         match = np.empty(len(rows), dtype=np.int64)
@@ -189,7 +255,7 @@ class RetrievalBrowser(Panel):
         if "caption" in queries.metadata.columns:
             frame["query_caption"] = queries.metadata.get_column("caption").cast(pl.String).gather(rows)
         frame.update({
-            "rank": ranked.get_column("rank"),
+            "rank": rank,
             "match_row": match, "match_id": gallery.metadata.get_column("id").gather(match),
             "match_score": scores[np.arange(len(rows)), match].astype(np.float64),
             "top_row": top, "top_id": gallery.metadata.get_column("id").gather(top),
@@ -205,6 +271,72 @@ class RetrievalBrowser(Panel):
         meta = queries.metadata.row(self._row, named=True)
         caption = f" · {html.escape(str(meta['caption']))}" if meta.get("caption") is not None else ""
         return f"<b>{html.escape(queries.modality)} row {self._row}</b> · id {html.escape(str(meta['id']))}{caption}"
+
+    def _hints(self) -> list[str]:
+        """Sentences naming the metadata columns that would enable previews, one per side without media."""
+        return [h for h in (missing_media_hint(e.metadata.columns, e.modality) for e in (self.paired.a, self.paired.b))
+                if h]
+
+    def _item_html(self, side: Embeddings, row: int, size: int, max_caption: int = 120) -> str:
+        """An item's media and caption (or its id when it has neither)."""
+        meta = side.metadata.row(int(row), named=True)
+        return media_html(meta, size, max_caption=max_caption) or (
+            f"<div class='wb-item'>{html.escape(side.modality)} id {html.escape(str(meta['id']))}</div>")
+
+    def _detail_html(self) -> str:
+        """The opened query: its media and caption, and its correct match with the match's rank and score."""
+        hints = "".join(f"<div class='wb-media-hint'><small><i>{html.escape(h)}</i></small></div>"
+                        for h in self._hints())
+        if self._text is not None:
+            return f"<div class='wb-detail'><b>typed query</b>: {html.escape(self._text)}{hints}</div>"
+        queries, gallery, pairs = self._sides(self._direction)
+        head = (f"<div><b>{html.escape(queries.modality)} row {self._row}</b> · id "
+                f"{html.escape(str(queries.metadata.get_column('id')[self._row]))}</div>")
+        query = (f"<div class='wb-detail-query' style='margin-right:2em'>{head}"
+                 f"{self._item_html(queries, self._row, DETAIL_THUMBNAIL)}</div>")
+        candidates = pairs[pairs[:, 0] == self._row, 1]
+        if len(candidates) == 0:
+            match = "<div class='wb-detail-match'><i>no correct match (this query has no pair)</i></div>"
+        else:
+            scores = gallery.vectors[candidates] @ queries.vectors[self._row]
+            best = int(candidates[int(np.argmax(scores))])
+            ranks = self.ranks(self._direction)
+            rank = ranks.filter(pl.col("query_row") == self._row).get_column("rank").item()
+            mark = "found first" if rank == 1 else f"ranked {rank}"
+            match = (f"<div class='wb-detail-match'><div><b>correct match</b>: {html.escape(gallery.modality)} row "
+                     f"{best} · {mark} · score {float(np.max(scores)):.4f}</div>"
+                     f"{self._item_html(gallery, best, DETAIL_THUMBNAIL)}</div>")
+        return f"<div class='wb-detail' style='display:flex;align-items:flex-start'>{query}{match}</div>{hints}"
+
+    def _results_html(self, result: pl.DataFrame) -> str:
+        """The results table, with each item's media and caption in a first column ``item`` when there are any."""
+        _, gallery, _ = self._sides(self._direction)
+        caption = f"top {len(result)} ({self._direction_label(self._direction)})"
+        if missing_media_hint(gallery.metadata.columns, gallery.modality):
+            return html_table(result, css_class="wb-results-table", caption=caption)
+        shown = result.select(pl.col("gallery_row").alias("item"), *result.columns)
+        cells = {int(r): self._item_html(gallery, int(r), LIST_THUMBNAIL, 80) for r in result["gallery_row"]}
+        return html_table(shown, css_class="wb-results-table", caption=caption,
+                          formatters={"item": lambda r: cells[int(r)]})
+
+    def _listing_row_html(self, row: dict[str, Any], direction: str) -> str:
+        """One listed query: its media, its correct match and the item ranked first, with rank and scores."""
+        queries, gallery, _ = self._sides(direction)
+
+        def cell(title: str, body: str) -> str:
+            return (f"<div style='display:inline-block;vertical-align:top;width:230px;margin-right:1em'>"
+                    f"<small><b>{title}</b></small>{body}</div>")
+
+        return (cell(f"query {html.escape(queries.modality)} row {row['query_row']} · rank {row['rank']}",
+                     self._item_html(queries, row["query_row"], LIST_THUMBNAIL, 80))
+                + cell(f"correct match · score {row['match_score']:.4f}",
+                       self._item_html(gallery, row["match_row"], LIST_THUMBNAIL, 80))
+                + cell(f"ranked first · score {row['top_score']:.4f}",
+                       self._item_html(gallery, row["top_row"], LIST_THUMBNAIL, 80)))
+
+    def open(self, i: int, direction: str | None = None) -> pl.DataFrame:
+        """Open query row ``i`` (what a listed row's "open" button does): :meth:`query` in ``direction``."""
+        return self.query(i, self._direction if direction is None else direction)
 
     def _current(self) -> pl.DataFrame:
         """The results on show (query row 0 of a until a query is made)."""
@@ -256,15 +388,17 @@ class RetrievalBrowser(Panel):
         chart.add_class("wb-results-chart")
         failures = widgets.HTML(value="")
         failures.add_class("wb-failures")
+        failure_rows = widgets.VBox([])
+        failure_rows.add_class("wb-failure-rows")
         self._ui = {"direction": direction, "row": row, "text": text, "query": query, "results": results,
-                    "chart": chart, "failures": failures}
+                    "chart": chart, "failures": failures, "failure_rows": failure_rows}
         direction.observe(self._guarded(self._on_direction), names="value")
         row.observe(self._guarded(lambda change: self.query(int(change["new"]), self._direction)), names="value")
         if text is not None:
             text.observe(self._guarded(lambda change: change["new"] and self.search(change["new"])), names="value")
         self._refresh(self._current(), failures=True)
         return widgets.VBox([widgets.HBox(controls), self._message_widget(), query,
-                             widgets.HBox([results, chart]), failures])
+                             widgets.HBox([results, chart]), failures, failure_rows])
 
     def _on_direction(self, change: dict[str, Any]) -> None:
         queries, _, _ = self._sides(change["new"])
@@ -281,18 +415,41 @@ class RetrievalBrowser(Panel):
             failures = True
         if self._text is None and ui["row"].value != self._row:
             ui["row"].value = self._row
-        ui["query"].value = self._query_html()
-        ui["results"].value = html_table(result, css_class="wb-results-table",
-                                         caption=f"top {len(result)} ({self._direction_label(self._direction)})")
+        ui["query"].value = self._detail_html()
+        ui["results"].value = self._results_html(result)
         fig = self.figure()
         with ui["chart"].batch_update():
             ui["chart"].data[0].update(fig.data[0])
             ui["chart"].layout.update(fig.layout)
         if failures:
             self._failures_shown = self._direction
-            worst = self.failures(20, self._direction)
-            ui["failures"].value = html_table(
-                worst, css_class="wb-failures-table",
-                caption=f"worst failures ({self._direction_label(self._direction)}): queries whose match is not "
-                        f"first, by rank ({self.ranks(self._direction).height} queries, "
-                        f"R@1 {np.mean(self.ranks(self._direction)['rank'].to_numpy() == 1):.3f})")
+            self._show_listing()
+
+    def _show_listing(self) -> None:
+        """The list of queries (worst failures, or the ``queries`` given), each row with an "open" button."""
+        import ipywidgets as widgets
+
+        direction = self._direction
+        listed = self.listed(direction)
+        ranks = self.ranks(direction)
+        r1 = float(np.mean(ranks["rank"].to_numpy() == 1))
+        label = self._direction_label(direction)
+        if direction in self._queries:
+            title = (f"{listed.height} chosen queries ({label}), in the order given, with the rank of their match "
+                     f"({ranks.height} queries in all, R@1 {r1:.3f})")
+        else:
+            title = (f"worst failures ({label}): queries whose match is not first, by rank ({ranks.height} queries, "
+                     f"R@1 {r1:.3f}); open one to see its results")
+        self._ui["failures"].value = f"<div class='wb-table-caption'><b>{html.escape(title)}</b></div>" + (
+            "" if listed.height else "<div><i>none</i></div>")
+        rows = []
+        for item in listed.iter_rows(named=True):
+            button = widgets.Button(description=f"open #{item['query_row']}", tooltip="open this query",
+                                    layout={"width": "110px", "flex": "0 0 auto"})
+            button.add_class("wb-open-query")
+            button.on_click(self._guarded(lambda _, q=int(item["query_row"]), d=direction: self.open(q, d)))
+            body = widgets.HTML(value=self._listing_row_html(item, direction))
+            line = widgets.HBox([button, body], layout={"border_bottom": "1px solid #ddd", "padding": "4px 0"})
+            line.add_class("wb-failure-row")
+            rows.append(line)
+        self._ui["failure_rows"].children = tuple(rows)
