@@ -267,3 +267,94 @@ def test_neighbour_search_in_small_blocks_equals_a_full_stable_sort(rng):
         rows, scores = top_k(queries, gallery, 5, max_block=max_block)
         np.testing.assert_array_equal(rows, expected)
         np.testing.assert_array_equal(scores, np.take_along_axis(full, expected, axis=1))
+
+
+# -- media, search --------------------------------------------------------------------------------------------------
+def _png(colour, size=(40, 30)):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _img_colours(html_text):
+    """The centre colour of every <img src="data:image/png;base64,..."> in an HTML text, in order."""
+    import base64
+    import re
+
+    from PIL import Image
+
+    out = []
+    for data in re.findall(r"<img class='wb-thumb'[^>]*src='data:image/png;base64,([^']+)'", html_text):
+        im = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+        out.append(im.getpixel((im.width // 2, im.height // 2)))
+    return out
+
+
+def test_search_matches_substrings_of_captions_and_metadata_and_fades_the_rest(rng, tmp_path):
+    n = 12
+    colours = ["red", "green", "blue"]
+    paired = PairedEmbeddings.from_arrays(
+        rng.normal(size=(n, 6)), rng.normal(size=(n, 6)), modalities=("image", "text"),
+        metadata_a={"label": [colours[i % 3] for i in range(n)], "path": [f"/tmp/Red/{i}.png" for i in range(n)]},
+        metadata_b={"caption": [f"a {'Red' if i % 4 == 0 else 'small'} shape number {i}" for i in range(n)]})
+    explorer = EmbeddingExplorer(paired, cache_dir=tmp_path)
+    assert explorer.matches is None
+    explorer.widget  # noqa: B018
+    ui = explorer._ui
+    ui["search"].value = "RED"  # typed in the widget's search box
+    # expected by hand: a rows whose label is red (not their paths), b rows whose caption says Red
+    expected = [i for i in range(n) if i % 3 == 0] + [n + i for i in range(n) if i % 4 == 0]
+    assert explorer.matches.tolist() == expected and explorer.search_text == "RED"
+    assert ui["search_count"].value == f"{len(expected)} of {2 * n} points match &#x27;RED&#x27;"
+    traces = [t for t in ui["plot"].data if (t.meta or {}).get("side") in ("a", "b")]
+    for side, trace in enumerate(traces):
+        hit = [side * n + i in expected for i in range(n)]
+        assert list(trace.marker.opacity) == [1.0 if h else 0.1 for h in hit]
+        assert list(trace.marker.size) == [10 if h else 6 for h in hit]
+    assert explorer.search("shape number 1").tolist() == [n + 1, n + 10, n + 11]
+    assert ui["search"].value == "shape number 1"  # a search from Python shows in the box
+    explorer.search("")
+    assert explorer.matches is None and ui["search_count"].value == ""
+    assert all(t.marker.opacity == 0.8 for t in traces)
+    assert explorer.search("no such words").tolist() == []
+    with pytest.raises(TypeError, match="search text must be a string"):
+        explorer.search(3)
+
+
+def test_image_bytes_previews_and_thumbnails_in_the_selection_table(rng, tmp_path):
+    from PIL import Image
+
+    n = 6
+    colours = [(255, 0, 0), (0, 200, 0), (0, 0, 255), (250, 250, 0), (0, 250, 250), (120, 0, 120)]
+    vectors = np.eye(n, 8) + 0.01 * rng.normal(size=(n, 8))
+    paired = PairedEmbeddings.from_arrays(
+        vectors, vectors, modalities=("image", "text"),
+        metadata_a={"image": [_png(c) for c in colours]},
+        metadata_b={"caption": [f"caption of {i}" for i in range(n)]})
+    explorer = EmbeddingExplorer(paired, k=1, cache_dir=tmp_path)
+    explorer.widget  # noqa: B018
+    ui = explorer._ui
+    info = explorer.inspect(2)
+    assert info["kind"] == "image" and info["image"] == _png(colours[2])
+    thumb = Image.open(io.BytesIO(ui["image"].value)).convert("RGB")
+    assert thumb.getpixel((5, 5)) == colours[2] and ui["image"].layout.display == ""
+    explorer.select([1, n + 4])  # image 1 (neighbour: caption 1), caption 4 (neighbour: image 4)
+    table = ui["table"].value
+    assert "<th>item</th>" in table and "<th>neighbour</th>" in table
+    # item, neighbour per row: image 1 then caption 1 (text, no image); caption 4 then image 4
+    assert _img_colours(table) == [colours[1], colours[4]]
+    assert "caption of 1" in table and "caption of 4" in table
+    assert explorer.selection["neighbour_row"].to_list() == [1, 4]
+
+
+def test_a_set_without_media_names_the_columns_that_would_enable_previews(rng, tmp_path):
+    paired = PairedEmbeddings.from_arrays(rng.normal(size=(5, 4)), rng.normal(size=(5, 4)),
+                                          modalities=("image", "text"))
+    explorer = EmbeddingExplorer(paired, cache_dir=tmp_path)
+    explorer.widget  # noqa: B018
+    for text in (explorer._ui["preview_text"].value, explorer.inspect(7)["message"]):
+        assert all(f"&#x27;{c}&#x27;" in text or f"'{c}'" in text for c in ("path", "image", "caption")), text
+    explorer.select([0])
+    assert "<th>item</th>" not in explorer._ui["table"].value  # no media column without media

@@ -362,3 +362,16 @@ def test_a_million_point_explorer_builds_its_widget_in_seconds_and_syncs_the_sel
     widget.selection = chosen
     np.testing.assert_array_equal(explorer.selected, np.sort(chosen))
     assert "4 selected" in explorer._ui["table"].value
+
+
+def test_search_fades_the_points_that_do_not_match(paired):
+    explorer, widget = _explorer(paired)
+    explorer._ui["search"].value = "caption <1"  # captions 1 and 10-19: b rows, points 30 + row
+    expected = [30 + 1] + [30 + i for i in range(10, 20)]
+    assert explorer.matches.tolist() == expected
+    points = np.asarray(widget.points)
+    assert widget.opacity_by == "valueB"  # the 4th column of the points carries the match flag
+    np.testing.assert_array_equal(np.flatnonzero(points[:, 3] == 1.0), expected)
+    assert list(widget.opacity) == [jscatter_view.FADED_OPACITY, 1.0]
+    explorer.search("")
+    assert widget.opacity_by is None and explorer.matches is None

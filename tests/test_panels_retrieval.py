@@ -132,3 +132,117 @@ def test_widget_follows_the_controls(coco_like):
     fig = browser.figure()
     assert isinstance(fig, go.Figure) and len(fig.data[0].x) == 4
     assert isinstance(browser.failures(), pl.DataFrame)
+
+
+# -- queries=, media --------------------------------------------------------------------------------------------------
+def test_queries_lists_the_given_rows_in_order_with_their_ranks(coco_like):
+    relevance = np.stack([coco_like.pairs[:, 0], coco_like.pairs[:, 1]], axis=1)
+    ranks = per_query_ranks(coco_like.a.vectors, coco_like.b.vectors, relevance).ranks
+    browser = RetrievalBrowser(coco_like, queries=[13, 2, 7])
+    listed = browser.listed()
+    assert listed["query_row"].to_list() == [13, 2, 7]
+    assert listed["rank"].to_list() == [int(ranks[13]), int(ranks[2]), int(ranks[7])]
+    assert browser.query(13).height == 10 and browser._row == 13
+    assert RetrievalBrowser(coco_like, queries=[13, 2, 7])._row == 13  # the first listed query opens first
+    # without queries for a direction: the worst failures
+    assert browser.listed("b_to_a").equals(browser.failures(20, "b_to_a"))
+    # a mapping names its directions; caption rows 60-63 have no pair (no rank) and are refused
+    back = RetrievalBrowser(coco_like, queries={"b_to_a": [59, 0]})
+    assert back.listed("b_to_a")["query_row"].to_list() == [59, 0] and back.listed().equals(back.failures())
+    assert back.listed("b_to_a")["match_row"].to_list() == [19, 0]
+    with pytest.raises(ValueError, match=r"have no matching image item"):
+        RetrievalBrowser(coco_like, queries={"b_to_a": [61]})
+    with pytest.raises(ValueError, match=r"rows must be in \[0, 20\) of image"):
+        RetrievalBrowser(coco_like, queries=[20])
+    with pytest.raises(TypeError, match="integer rows"):
+        RetrievalBrowser(coco_like, queries=[0.5])
+    with pytest.raises(ValueError, match="direction must be one of"):
+        RetrievalBrowser(coco_like, queries={"up": [0]})
+
+
+@pytest.fixture
+def media_pairs(rng, tmp_path):
+    """8 image files of distinct colours with captions; captions 1 and 5 are swapped, so images 1 and 5 fail."""
+    import wave
+
+    from PIL import Image
+
+    colours = [(255, 0, 0), (0, 160, 0), (0, 0, 255), (240, 240, 0), (0, 240, 240), (160, 0, 160), (90, 90, 90),
+               (250, 150, 0)]
+    paths = []
+    for i, c in enumerate(colours):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (50, 40), c).save(paths[-1])
+    sound = tmp_path / "tone.wav"
+    with wave.open(str(sound), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes((np.sin(np.arange(800) / 3) * 2000).astype("<i2").tobytes())
+    images = np.eye(8, 12) + 0.05 * rng.normal(size=(8, 12))
+    texts = images[[0, 5, 2, 3, 4, 1, 6, 7]] + 0.05 * rng.normal(size=(8, 12))
+    paired = PairedEmbeddings.from_arrays(
+        images, texts, modalities=("image", "text"),
+        metadata_a={"path": paths, "caption": [f"picture {i}" for i in range(8)]},
+        metadata_b={"caption": [f"words about {i}" for i in range(8)], "path": [str(sound)] + [None] * 7})
+    return paired, colours, sound
+
+
+def _img_colours(html_text):
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    out = []
+    for data in re.findall(r"<img class='wb-thumb'[^>]*src='data:image/png;base64,([^']+)'", html_text):
+        im = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+        out.append(im.getpixel((im.width // 2, im.height // 2)))
+    return out
+
+
+def test_the_widget_shows_the_media_of_the_query_its_match_and_the_top_items(media_pairs):
+    paired, colours, sound = media_pairs
+    browser = RetrievalBrowser(paired, k=3)
+    browser.widget  # noqa: B018
+    ui = browser._ui
+    failures = browser.failures(n=None, direction="b_to_a")
+    assert sorted(failures["query_row"].to_list()) == [1, 5]  # captions 1 and 5 describe images 5 and 1
+    ui["direction"].value = "b_to_a"
+    rows = ui["failure_rows"].children
+    assert [r.children[0].description for r in rows] == [f"open #{q}" for q in failures["query_row"]]
+    # each listed row: the query (a caption, no image), its correct match's image, the image ranked first
+    first = failures.row(0, named=True)
+    body = rows[0].children[1].value
+    assert _img_colours(body) == [colours[first["match_row"]], colours[first["top_row"]]]
+    assert f"words about {first['query_row']}" in body
+    # clicking the row's button opens the query: its correct match and the top items with their media
+    rows[0].children[0].click()
+    assert browser.direction == "b_to_a" and browser._row == first["query_row"]
+    detail = ui["query"].value
+    assert f"text row {first['query_row']}" in detail and f"ranked {first['rank']}" in detail
+    assert _img_colours(detail) == [colours[first["match_row"]]]
+    top = browser.query(first["query_row"], "b_to_a")["gallery_row"].to_list()
+    assert _img_colours(ui["results"].value) == [colours[r] for r in top]
+    assert "<th>item</th>" in ui["results"].value and "picture " + str(top[0]) in ui["results"].value
+    # a sound in the metadata becomes a player; image queries show their own picture
+    browser.query(0, "b_to_a")
+    import base64
+
+    wav = "data:audio/wav;base64," + base64.b64encode(sound.read_bytes()).decode()
+    assert "<audio class='wb-sound'" in ui["query"].value and f"src='{wav}'" in ui["query"].value
+    browser.query(4, "a_to_b")
+    assert _img_colours(ui["query"].value)[0] == colours[4] and "found first" in ui["query"].value
+    assert "no preview" not in ui["query"].value
+
+
+def test_a_set_without_media_says_which_columns_would_show_items(coco_like):
+    browser = RetrievalBrowser(coco_like)
+    browser.widget  # noqa: B018
+    detail = browser._ui["query"].value
+    assert "no preview for image items" in detail and "add one to see the items" in detail
+    assert all(f"&#x27;{c}&#x27;" in detail for c in ("path", "image", "caption"))
+    assert "no preview for text items" not in detail  # the captions are something to show
+    assert "<th>item</th>" in browser._ui["results"].value  # the captions of the gallery
+    assert "<img" not in browser._ui["results"].value
