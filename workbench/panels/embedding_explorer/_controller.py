@@ -364,12 +364,15 @@ class EmbeddingController:
                 for column, dtype in e.metadata.schema.items():
                     if column == "path" or dtype == pl.Binary or dtype.is_nested():
                         continue
-                    values = e.metadata.get_column(column).cast(pl.String).str.to_lowercase()
+                    try:
+                        values = e.metadata.get_column(column).cast(pl.String).str.to_lowercase()
+                    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+                        continue  # a column with no text form (e.g. Python objects)
                     found |= values.str.contains(needle, literal=True).fill_null(False).to_numpy()
                 hits.append(np.flatnonzero(found) + offset)
             self._matches = np.concatenate(hits).astype(np.int64)
         self._refresh_search()
-        return self.matches if self._matches is not None else np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64) if self._matches is None else self._matches.copy()
 
     @property
     def search_text(self) -> str:
