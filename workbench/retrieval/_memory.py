@@ -33,6 +33,7 @@ import numpy as np
 
 from workbench._params import check_ints
 from workbench._validation import relevance_pairs as _relevance
+from workbench.retrieval._device import is_tensor
 from workbench.retrieval._ranking import (
     _DEFAULT_CHUNK_BYTES,
     MAX_SCORE_BYTES,
@@ -41,7 +42,6 @@ from workbench.retrieval._ranking import (
     rank_streamed,
     resolve_device,
 )
-from workbench.retrieval._device import is_tensor
 from workbench.retrieval._rows import _expand_identical, _is_store, _Rows, _unit32
 from workbench.retrieval._stream import evaluate_retrieval_streamed
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from workbench._params import check_ints
 from workbench._validation import relevance_pairs
-from workbench.retrieval._ranking import DIRECTIONS, MAX_SCORE_BYTES, _summary, rank_streamed, resolve_device
 from workbench.retrieval._device import is_tensor
+from workbench.retrieval._ranking import DIRECTIONS, MAX_SCORE_BYTES, _summary, rank_streamed, resolve_device
 from workbench.retrieval._rows import _expand_identical, _Rows
 
 
@@ -120,7 +120,8 @@ def _place(img: _Rows, txt: _Rows, device: str) -> str:
     if device == "auto" and any(t.device.type == "cuda" for t in tensors):
         device = "cuda"
     # "torch:<device>" runs the torch engine on any device (CPU tensors in tests)
-    chosen = device if isinstance(device, str) and device.startswith("torch:") else resolve_device(device, float(img.n) * txt.n * img.dim)
+    torch_engine = isinstance(device, str) and device.startswith("torch:")
+    chosen = device if torch_engine else resolve_device(device, float(img.n) * txt.n * img.dim)
     for rows in (img, txt):
         if is_tensor(rows.array):
             rows.array = rows.array.cpu().numpy() if chosen == "cpu" else rows.array.to(chosen.removeprefix("torch:"))
