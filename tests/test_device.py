@@ -143,3 +143,45 @@ def test_block_bytes_on_the_cpu_and_bad_devices():
     assert dev.device_block_bytes("cpu") == 256 << 20
     with pytest.raises(ValueError, match="device must be one of"):
         evaluate_retrieval(np.eye(3), np.eye(3), np.arange(3), device="tpu")
+
+
+# -- the analysis core on a device --------------------------------------------------------------------------------
+def test_gap_report_on_a_torch_device_equals_numpy(rng):
+    from workbench import PairedEmbeddings
+    from workbench.gap import gap_report
+
+    a, b = rng.normal(size=(300, 16)) + 0.5, rng.normal(size=(300, 16)) - 0.5
+    images, captions = rng.normal(size=(40, 8)), rng.normal(size=(120, 8))
+    paired = PairedEmbeddings.from_arrays(images, captions, pairs=np.array([(j // 3, j) for j in range(120)]))
+    for args, options in (((a, b), {}), ((a, b), {"max_rows": 100}), ((paired,), {})):
+        expected = gap_report(*args, probe=False, **options)
+        got = gap_report(*args, probe=False, device="cpu", **options)
+        assert got.notes == expected.notes
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            assert got[key] == (None if value is None else pytest.approx(value, rel=1e-10, abs=1e-12)), key
+    with pytest.raises(ValueError, match="device"):
+        gap_report(a, b, device="nonsense")
+
+
+def test_probes_on_a_torch_device_reach_scikit_learns_optimum(rng):
+    from sklearn.linear_model import LogisticRegression
+
+    from workbench._logistic import TorchLogistic
+    from workbench.probes import linear_probe, modality_probe_accuracy
+
+    # the fitted weights are scikit-learn's optimum of C * log-loss + ||w||^2 / 2 (binary and multinomial)
+    x = rng.normal(size=(120, 6))
+    for y in ((x[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int), rng.integers(0, 3, size=120) + (x[:, 1] > 0)):
+        ours = TorchLogistic(C=0.7, device="cpu").fit(x, y)
+        theirs = LogisticRegression(C=0.7, max_iter=5000, tol=1e-10).fit(x, y)
+        coef = ours.weight_.numpy().T
+        if coef.shape[0] == 1:
+            np.testing.assert_allclose(coef, theirs.coef_, atol=1e-5)
+        else:  # softmax weights are defined up to a common shift; scikit-learn's penalty centres them as ours does
+            np.testing.assert_allclose(coef, theirs.coef_, atol=1e-5)
+        np.testing.assert_array_equal(ours.predict(x), theirs.predict(x))
+    a, b = rng.normal(size=(30, 4)) + 0.3, rng.normal(size=(30, 4)) - 0.3
+    assert modality_probe_accuracy(a, b, device="cpu") == modality_probe_accuracy(a, b)
+    labels = (a[:, 0] > 0).astype(int)
+    assert linear_probe(a, labels, device="cpu") == linear_probe(a, labels)

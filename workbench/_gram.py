@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_GRAM_ITEMS", "SubsetGap", "torch_device"]
+__all__ = ["MAX_GRAM_ITEMS", "SubsetGap", "gap_terms", "torch_device"]
 
 #: Above this many items of one modality the n x n kernels are not built (callers fall back to per-subset reports).
 MAX_GRAM_ITEMS = 5000
@@ -170,3 +170,56 @@ class SubsetGap:
         for k in shares:
             result[f"gap_top{k}_share"] = cumulative[:, min(k, g2.shape[1]) - 1]
         return result
+
+
+def gap_terms(ma: np.ndarray, mb: np.ndarray, items_a: np.ndarray, items_b: np.ndarray, sample_a: np.ndarray,
+              sample_b: np.ndarray, device: Any, t: float = 2.0) -> dict[str, Any]:
+    """``gap_report``'s sums in torch float64 on ``device``: the same formulas as the numpy path, one pass each.
+
+    ``ma``, ``mb``: matched rows (one per pair); ``items_*``: each paired item once; ``sample_*``: the rows the
+    uniformity reads (a seeded subsample above ``max_rows``). Returns ``matched_cosine``, ``intra_a``, ``intra_b``
+    (mean cosines), ``paired_distance``, ``alignment``, ``gap`` (the gap vector, numpy), ``cross_sum``
+    (``sum a . sum b``) and ``uniformity_a`` / ``_b`` (None where the kernel sum underflows: the caller's exact
+    log-sum-exp then takes over).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.eye(2)
+    >>> terms = gap_terms(x, x, x, x, x, x, "cpu")
+    >>> terms["matched_cosine"], terms["intra_a"], round(terms["uniformity_a"], 6)   # log(exp(-2 * 2))
+    (1.0, 0.0, -4.0)
+    """
+    import torch
+
+    chosen = torch_device(device)
+
+    def on(x: np.ndarray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(chosen)
+
+    a, b = on(ma), on(mb)
+    ia, ib = on(items_a), on(items_b)
+    diff = a - b
+    dist = torch.linalg.vector_norm(diff, dim=1)
+    out: dict[str, Any] = {
+        "matched_cosine": float((a * b).sum(1).mean()),
+        "paired_distance": float(dist.mean()),
+        "alignment": float((dist * dist).mean()),
+        "gap": (ia.mean(0) - ib.mean(0)).cpu().numpy(),
+        "cross_sum": float(ia.sum(0) @ ib.sum(0)),
+    }
+    for side, x in (("a", ia), ("b", ib)):
+        s = x.sum(0)
+        out[f"intra_{side}"] = float((s @ s - (x * x).sum()) / (len(x) * (len(x) - 1))) if len(x) > 1 else None
+    for side, sample in (("a", sample_a), ("b", sample_b)):
+        x = on(sample)
+        total = torch.zeros((), dtype=torch.float64, device=chosen)
+        for s in range(0, len(x), 1024):
+            sq = (2.0 - 2.0 * (x[s : s + 1024] @ x[s:].T)).clamp(min=0.0)
+            kernel = (-t * sq).exp()
+            e = min(len(x), s + 1024)
+            total += kernel[:, : e - s].triu(diagonal=1).sum() + kernel[:, e - s :].sum()
+        count = len(x) * (len(x) - 1) / 2
+        value = float(total)
+        out[f"uniformity_{side}"] = float(np.log(value / count)) if value >= 1e-280 else None
+    return out
