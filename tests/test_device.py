@@ -185,3 +185,18 @@ def test_probes_on_a_torch_device_reach_scikit_learns_optimum(rng):
     assert modality_probe_accuracy(a, b, device="cpu") == modality_probe_accuracy(a, b)
     labels = (a[:, 0] > 0).astype(int)
     assert linear_probe(a, labels, device="cpu") == linear_probe(a, labels)
+
+
+def test_loss_landscape_on_a_torch_device_equals_the_engine(rng):
+    from workbench.gap import gap_loss_landscape
+
+    a, b = rng.normal(size=(120, 16)) + 0.8, rng.normal(size=(120, 16)) - 0.8
+    b = b + 2.0 * a  # pairs that retrieve each other (R@1 well above chance)
+    deltas = [-0.5, 0.0, 0.5, 1.0]
+    expected = gap_loss_landscape(a, b, deltas=deltas, batch_size=40)
+    got = gap_loss_landscape(a, b, deltas=deltas, batch_size=40, device="cpu")
+    assert got.columns == expected.columns
+    for column in expected.columns:
+        np.testing.assert_allclose(got[column].to_numpy(), expected[column].to_numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=column)
+    assert expected["r1_a_to_b"][1] > 0.2

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_GRAM_ITEMS", "SubsetGap", "gap_terms", "torch_device"]
+__all__ = ["MAX_GRAM_ITEMS", "SubsetGap", "gap_terms", "landscape_rows", "torch_device"]
 
 #: Above this many items of one modality the n x n kernels are not built (callers fall back to per-subset reports).
 MAX_GRAM_ITEMS = 5000
@@ -223,3 +223,55 @@ def gap_terms(ma: np.ndarray, mb: np.ndarray, items_a: np.ndarray, items_b: np.n
         value = float(total)
         out[f"uniformity_{side}"] = float(np.log(value / count)) if value >= 1e-280 else None
     return out
+
+
+def landscape_rows(ma: np.ndarray, mb: np.ndarray, deltas: list[float], logit_scale: float, batch_size: int,
+                   device: Any) -> list[dict[str, float]]:
+    """``gap_loss_landscape``'s rows in torch float64 on ``device``: for each delta the rows are shifted by
+    ``GapShift(delta)`` fitted on them (``a - delta g / 2``, ``b + delta g / 2``, renormalised), then the centroid
+    distance, the CLIP loss over consecutive batches and R@1 both ways (pessimistic ties: rank 1 only when no
+    other item scores at least as high) are computed from scratch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = landscape_rows(np.eye(2), np.eye(2)[::-1].copy(), [0.0], 1.0, 2, "cpu")
+    >>> rows[0]["r1_a_to_b"], round(rows[0]["centroid_distance"], 6)
+    (0.0, 0.0)
+    """
+    import torch
+
+    chosen = torch_device(device)
+    a = torch.from_numpy(np.ascontiguousarray(ma, dtype=np.float64)).to(chosen)
+    b = torch.from_numpy(np.ascontiguousarray(mb, dtype=np.float64)).to(chosen)
+    gap = a.mean(0) - b.mean(0)
+    n = len(a)
+    target = torch.arange(n, device=chosen)
+    rows = []
+    for delta in deltas:
+        a2, b2 = a - delta * gap / 2, b + delta * gap / 2
+        a2 = a2 / torch.linalg.vector_norm(a2, dim=1, keepdim=True)
+        b2 = b2 / torch.linalg.vector_norm(b2, dim=1, keepdim=True)
+        losses = []
+        for s in range(0, n, batch_size):
+            logits = logit_scale * (a2[s : s + batch_size] @ b2[s : s + batch_size].T)
+            t = target[: len(logits)]
+            losses.append((torch.nn.functional.cross_entropy(logits, t) +
+                           torch.nn.functional.cross_entropy(logits.T, t)) / 2)
+        beaten_ab = torch.zeros(n, dtype=torch.int64, device=chosen)
+        beaten_ba = torch.zeros(n, dtype=torch.int64, device=chosen)
+        # the matched scores are read off the same blocks they are compared in (a separate dot product rounds apart)
+        matched = torch.cat([(a2[s : s + 4096] @ b2.T).diagonal(offset=s) for s in range(0, n, 4096)])
+        for s in range(0, n, 4096):
+            block = a2[s : s + 4096] @ b2.T  # rows: a queries; columns: b queries
+            beaten_ab[s : s + 4096] = (block >= matched[s : s + 4096, None]).sum(1) - 1
+            beaten_ba += (block >= matched[None, :]).sum(0)
+        beaten_ba -= 1
+        rows.append({
+            "delta": float(delta),
+            "centroid_distance": float(torch.linalg.vector_norm(a2.mean(0) - b2.mean(0))),
+            "loss": float(torch.stack(losses).mean()),
+            "r1_a_to_b": float((beaten_ab == 0).double().mean()),
+            "r1_b_to_a": float((beaten_ba == 0).double().mean()),
+        })
+    return rows
