@@ -26,7 +26,7 @@ __all__ = ["MAX_GRAM_ITEMS", "SubsetGap", "gap_terms", "landscape_rows", "torch_
 
 #: Above this many items of one modality the n x n kernels are not built (callers fall back to per-subset reports).
 MAX_GRAM_ITEMS = 5000
-_ROWS = 128  # subsets evaluated at a time: memory (rows x items) whatever the number of subsets
+_ROWS = 256  # subsets evaluated at a time: memory (rows x items) whatever the number of subsets
 
 
 def torch_device(device: Any) -> Any:
@@ -117,6 +117,10 @@ class SubsetGap:
 
     def item_masks(self, pair_masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The items each subset references: ``(R x n_a, R x n_b)`` 0/1 float64 from ``(R x P)`` pair masks."""
+        identity = np.arange(len(self.pairs))
+        if self.n_a == self.n_b == len(self.pairs) and (self.pairs == identity[:, None]).all():  # row-paired
+            selected = np.asarray(pair_masks, dtype=np.float64)
+            return selected, selected
         from scipy.sparse import csr_matrix
 
         w = csr_matrix(np.asarray(pair_masks, dtype=np.float64))

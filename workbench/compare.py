@@ -335,7 +335,8 @@ def compare_correctors(
                     row[f"{key}_lo"], row[f"{key}_hi"] = lo + shift, hi + shift
             groups = _gap_groups(moved, None)
             if len(groups[0]) >= 2:  # the same seed for every corrector: the same groups resampled and flipped
-                row.update(_gap_estimate(groups, n_resamples, seed))
+                with _one_blas_thread():
+                    row.update(_gap_estimate(groups, n_resamples, seed))
             else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
                 row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
             a_ranks = first_relevant_ranks(moved.a.vectors, moved.b.vectors, moved.pairs)
@@ -348,6 +349,14 @@ def compare_correctors(
             rows.append(row)
             bar.update(1)
     return pl.DataFrame(rows)
+
+
+def _one_blas_thread() -> Any:
+    """BLAS on one thread: the resampling engines are many small products, which a multi-threaded BLAS spends
+    synchronising its threads on (4-5x slower on 2 busy cores, the same values)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _half_sample_reports(moved: PairedEmbeddings, halves: list[np.ndarray], seed: int, device: Any
@@ -376,7 +385,8 @@ def _half_sample_reports(moved: PairedEmbeddings, halves: list[np.ndarray], seed
     masks = np.zeros((len(halves), len(pairs)), dtype=bool)
     for i, h in enumerate(halves):
         masks[i, h] = True
-    terms = SubsetGap(items_a, items_b, pairs, device=device).terms(masks)
+    with _one_blas_thread():
+        terms = SubsetGap(items_a, items_b, pairs, device=device).terms(masks)
     terms["relative_modality_gap"] = np.array([rmg_from_cosines(m, s_a, s_b) for m, s_a, s_b in zip(
         terms["mean_matched_cosine"], terms["intra_cosine_a"], terms["intra_cosine_b"], strict=True)])
     return {key: values[~np.isnan(values)] for key, values in terms.items()}
