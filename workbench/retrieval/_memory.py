@@ -189,7 +189,9 @@ def evaluate_retrieval(
         Which directions to compute; a gallery of distractor images (no caption) takes ``("image_retrieval",)``.
     device : {"auto", "cpu", "cuda"}, default "auto"
         Where scores are computed: "auto" uses a GPU through torch when ``torch.cuda.is_available()`` and the job is
-        large (see :func:`workbench.retrieval.resolve_device`).
+        large (see :func:`workbench.retrieval.resolve_device`), or when ``images`` / ``texts`` are torch tensors on a
+        GPU (they are read there, never copied to the host). On a GPU the counting stays on the device and every
+        key equals the CPU path's, duplicates included (``workbench.retrieval._device``).
 
     Returns
     -------

@@ -38,9 +38,10 @@ just a stream whose chunks are slices). Every score block is ``chunk @ resident.
   are asked for, pass 1 is a full pass anyway (it ranks the streamed queries) and its blocks are kept for pass 2
   when the whole score matrix fits in ``keep_bytes`` (the evaluators pass :data:`MAX_SCORE_BYTES`).
 
-On ``device="cuda"`` scores come from cuBLAS in float32 (at the precision torch is set to: TF32 only if you
-enabled it) and are counted with torch on the GPU; the counting code is tested on CPU tensors, but this project has
-no GPU, so whether cuBLAS scores identical vectors bit-identically (which the tie rule needs) is not verified.
+On ``device="cuda"`` the torch engine of :mod:`workbench.retrieval._device` runs the same loop: scores from cuBLAS
+in full float32 (TF32 off), relevant scores, thresholds and counts kept on the GPU until the end, duplicate rows and
+columns made to score identically (cuBLAS does not promise it; see that module). Its code is tested on CPU tensors
+(``device="torch:cpu"``, the torch engine on the CPU) against the numba path, ties and duplicates included.
 """
 
 from __future__ import annotations
