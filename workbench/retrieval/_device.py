@@ -83,14 +83,17 @@ def _row_representatives(x: Any) -> np.ndarray:
     """
     import torch
 
-    bits = x.contiguous().view(torch.int32).to(torch.int64)
+    x = x.contiguous()
     weights = torch.randint(1, 2**61, (x.shape[1],), generator=torch.Generator().manual_seed(0)).to(x.device)
-    hashed = (bits * weights).sum(dim=1)  # wraps around int64: a hash, equal for equal rows
+    step = 65_536  # rows at a time: the int64 view of a chunk is step x D x 8 bytes
+    # wraps around int64: a hash, equal for equal rows
+    hashed = torch.cat([(x[s : s + step].view(torch.int32).to(torch.int64) * weights).sum(dim=1)
+                        for s in range(0, len(x), step)])
     _, inverse = torch.unique(hashed, return_inverse=True)
     first = torch.full((int(inverse.max()) + 1,), x.shape[0], dtype=torch.int64, device=x.device)
     first.scatter_reduce_(0, inverse, torch.arange(x.shape[0], device=x.device), reduce="amin")
     rep = first[inverse]
-    same = (x == x[rep]).all(dim=1)
+    same = torch.cat([(x[s : s + step] == x[rep[s : s + step]]).all(dim=1) for s in range(0, len(x), step)])
     rep = torch.where(same, rep, torch.arange(x.shape[0], device=x.device))
     return rep.cpu().numpy()
 
