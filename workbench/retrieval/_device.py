@@ -12,15 +12,18 @@ numpy) or :class:`_TorchEngine` here. On a device everything the loop accumulate
 - the default block is sized to the device: a quarter of the free memory, at most :data:`DEVICE_BLOCK_BYTES`.
 
 Ties and cuBLAS. The tie rule needs identical vectors to score bit-identically. MKL does (measured, see
-``_blocks``); cuBLAS does not promise it: Hopper GPUs split the inner dimension of some tiles across thread blocks
-(split-K / stream-K), so two identical caption rows in different tiles can be summed in a different order and
-differ in the last bit. A tie between a relevant and an irrelevant duplicate then falls either way, which is how
-2,000 duplicate captions moved mAP and the mean rank by 4e-5 against the CPU path on an H200 while recall stayed
-equal. The engine therefore makes duplicates score identically by construction: identical rows (found once by a
-hash of their bits, then compared exactly) get the score row or column of their first copy, in every block. Scores
-of distinct vectors still come from cuBLAS, whose float32 rounding can differ from MKL's by a unit in the last place:
-two distinct items scoring within one rounding step of each other can swap (rare: about one query in 10^4 on random
-COCO-shaped data). TF32 is switched off for the engine's products (the CPU computes full float32).
+``_blocks``); cuBLAS does not promise it: on Hopper GPUs it may split the inner dimension of some output tiles
+across thread blocks (split-K / stream-K), so two identical caption rows in different tiles can be summed in a
+different order and differ in the last bit. A tie between a relevant and an irrelevant duplicate then falls either
+way. That is the likely cause of the 4e-5 drift of mAP and the mean rank against the CPU path with 2,000 duplicate
+captions on an H200 (recall equal): the engine's logic equals the CPU path's exactly on CPU tensors, so what
+differed was the GPU's scores (not verified on a GPU: none was lent to the session that wrote this). The engine
+therefore makes duplicates score identically by construction: identical rows (found once by a hash of their bits,
+then compared exactly) get the score row or column of their first copy, in every block (tested by rounding the
+product's rows and columns apart on purpose). Scores of distinct vectors still come from cuBLAS, whose float32
+rounding can differ from MKL's by a unit in the last place: two distinct items scoring within one rounding step of
+each other can swap (rare on real data; one such pair moves a mean rank over 25,000 queries by 4e-5). TF32 is
+switched off for the engine's products (the CPU computes full float32).
 """
 
 from __future__ import annotations
@@ -101,14 +104,20 @@ def _row_representatives(x: Any) -> np.ndarray:
 @contextlib.contextmanager
 def _full_float32() -> Iterator[None]:
     """No TF32 for the engine's products (restored afterwards)."""
+    import warnings
+
     import torch
 
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    with warnings.catch_warnings():  # newer torch prefers fp32_precision and may warn about the older flag
+        warnings.simplefilter("ignore")
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 class _TorchEngine:
