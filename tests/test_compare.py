@@ -121,3 +121,52 @@ def test_mixed_index_same_modality_fraction_by_brute_force(clip):
     centered = report.filter(report["corrector"] == "MeanCenter()")
     assert max(centered["same_modality_at_k"]) < min(none["same_modality_at_k"])
     assert centered["pair_recall_at_k"].to_list()[0] > none["pair_recall_at_k"].to_list()[0]
+
+
+# -- the half-sample engine: one set of Gram matrices instead of a gap_report per half-sample ---------------------
+def _brute_force(reports):
+    return {key: np.array([r[key] for r in reports]) for key in reports[0] if reports[0][key] is not None}
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_half_samples_equal_a_fresh_gap_report_per_half_sample(clip, device):
+    from workbench.compare import _half_sample_reports
+    from workbench.gap import gap_report
+
+    _, test = split_pairs(clip, 0.5, seed=0)
+    rng = np.random.default_rng(3)
+    halves = [np.sort(rng.choice(test.n_pairs, size=125, replace=False)) for _ in range(4)]
+    got = _half_sample_reports(test, halves, 0, device)
+    xa, xb = test.matched()
+    expected = _brute_force([gap_report(xa[h], xb[h], probe=False) for h in halves])
+    assert set(expected) <= set(got)
+    for key, values in expected.items():
+        np.testing.assert_allclose(got[key], values, rtol=0, atol=1e-10, err_msg=key)
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_half_samples_of_many_to_many_pairs_keep_the_items_their_pairs_reference(rng, device):
+    from workbench.compare import _half_sample_reports
+    from workbench.gap import gap_report
+
+    images, captions = rng.normal(size=(30, 8)), rng.normal(size=(90, 8))
+    pairs = np.array([(j // 3, j) for j in range(90)] + [(0, 5), (7, 40)])  # two captions with two images
+    paired = PairedEmbeddings.from_arrays(images, captions, pairs=pairs, modalities=("image", "text"))
+    halves = [np.sort(rng.choice(len(pairs), size=46, replace=False)) for _ in range(3)]
+    got = _half_sample_reports(paired, halves, 0, device)
+    expected = _brute_force([gap_report(paired.subset(h), probe=False) for h in halves])
+    for key, values in expected.items():
+        np.testing.assert_allclose(got[key], values, rtol=0, atol=1e-10, err_msg=key)
+
+
+def test_compare_on_a_torch_device_equals_numpy(clip):
+    from workbench.correct import GapShift
+
+    numpy_table = compare_correctors(clip, [GapShift(1.0)], n_resamples=40, probe=False, progress=False)
+    torch_table = compare_correctors(clip, [GapShift(1.0)], n_resamples=40, probe=False, progress=False,
+                                     device="cpu")
+    for column in numpy_table.columns[1:]:
+        a, b = numpy_table[column].to_list(), torch_table[column].to_list()
+        assert a == pytest.approx(b, abs=1e-10), column
+    with pytest.raises(TypeError, match="device"):
+        compare_correctors(clip, [], n_resamples=10, probe=False, progress=False, device=3)

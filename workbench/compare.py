@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from workbench._params import InvalidParameterError, check_int, check_ints, check_seed
+from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
 from workbench.gap import gap_report, paired_items
 from workbench.retrieval import count_at_least, first_relevant_ranks
@@ -242,6 +243,7 @@ def compare_correctors(
     n_resamples: int = 1000,
     probe: bool = True,
     progress: bool = True,
+    device: Any = None,
 ) -> pl.DataFrame:
     """Fit each corrector on training pairs and evaluate it on held-out pairs, with 95% intervals.
 
@@ -261,6 +263,11 @@ def compare_correctors(
         Include the modality probe (no interval).
     progress : bool, default True
         One progress bar over the correctors (``tqdm.auto``: a widget in notebooks), naming the one in work.
+    device : None, "cpu", "cuda" or a torch.device, default None
+        Where the half-samples' metrics are computed: None in numpy, else in torch float64 on that device. Either
+        way every half-sample reads its metrics off one set of Gram matrices of the held-out items (computed once
+        per corrector, see ``workbench._gram``) instead of a fresh ``gap_report`` per half-sample; the values equal
+        per-half-sample reports to float64 rounding (tested), the resamples are the same for a seed.
 
     Returns
     -------
@@ -316,15 +323,11 @@ def compare_correctors(
             moved = _transformed(corrector, train, test)
             row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
             point = gap_report(moved, probe=probe, seed=seed)
-            if moved.is_one_to_one:  # arrays skip building a PairedEmbeddings per half-sample (same values)
-                xa, xb = moved.matched()
-                samples = [gap_report(xa[h], xb[h], probe=False, seed=seed) for h in halves]
-            else:
-                samples = [gap_report(moved.subset(h), probe=False, seed=seed) for h in halves]
+            samples = _half_sample_reports(moved, halves, seed, device)
             for key, value in point.items():
                 row[key] = value
-                values = [s[key] for s in samples if s[key] is not None]
-                if value is None or key == "modality_probe_accuracy" or len(values) < len(samples):
+                values = samples.get(key, np.empty(0))
+                if value is None or key == "modality_probe_accuracy" or len(values) < len(halves):
                     row[f"{key}_lo"], row[f"{key}_hi"] = None, None
                 else:
                     lo, hi = _percentiles(np.asarray(values))
@@ -332,7 +335,8 @@ def compare_correctors(
                     row[f"{key}_lo"], row[f"{key}_hi"] = lo + shift, hi + shift
             groups = _gap_groups(moved, None)
             if len(groups[0]) >= 2:  # the same seed for every corrector: the same groups resampled and flipped
-                row.update(_gap_estimate(groups, n_resamples, seed))
+                with _one_blas_thread():
+                    row.update(_gap_estimate(groups, n_resamples, seed))
             else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
                 row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
             a_ranks = first_relevant_ranks(moved.a.vectors, moved.b.vectors, moved.pairs)
@@ -345,6 +349,47 @@ def compare_correctors(
             rows.append(row)
             bar.update(1)
     return pl.DataFrame(rows)
+
+
+def _one_blas_thread() -> Any:
+    """BLAS on one thread: the resampling engines are many small products, which a multi-threaded BLAS spends
+    synchronising its threads on (4-5x slower on 2 busy cores, the same values)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _half_sample_reports(moved: PairedEmbeddings, halves: list[np.ndarray], seed: int, device: Any
+                         ) -> dict[str, np.ndarray]:
+    """Every ``gap_report`` key (the probe aside) of each half-sample of the pairs, as arrays over the half-samples.
+
+    One set of Gram matrices for all half-samples (:class:`workbench._gram.SubsetGap`); a key some half-sample has
+    no value for (NaN: every combination a pair) is left out. Above ``MAX_GRAM_ITEMS`` items a report per
+    half-sample (the same values, slower).
+    """
+    from workbench._gram import MAX_GRAM_ITEMS, SubsetGap
+    from workbench.gap import rmg_from_cosines
+
+    if moved.is_one_to_one:  # arrays skip building a PairedEmbeddings per half-sample (same values)
+        xa, xb = moved.matched()
+        items_a, items_b = unit_rows64(xa, "a"), unit_rows64(xb, "b")
+        pairs = np.repeat(np.arange(len(items_a))[:, None], 2, axis=1)
+    else:
+        items_a, items_b, pairs = paired_items(moved)
+    if max(len(items_a), len(items_b)) > MAX_GRAM_ITEMS:
+        if moved.is_one_to_one:
+            reports = [gap_report(xa[h], xb[h], probe=False, seed=seed) for h in halves]
+        else:
+            reports = [gap_report(moved.subset(h), probe=False, seed=seed) for h in halves]
+        return {key: np.array([r[key] for r in reports if r[key] is not None]) for key in reports[0]}
+    masks = np.zeros((len(halves), len(pairs)), dtype=bool)
+    for i, h in enumerate(halves):
+        masks[i, h] = True
+    with _one_blas_thread():
+        terms = SubsetGap(items_a, items_b, pairs, device=device).terms(masks)
+    terms["relative_modality_gap"] = np.array([rmg_from_cosines(m, s_a, s_b) for m, s_a, s_b in zip(
+        terms["mean_matched_cosine"], terms["intra_cosine_a"], terms["intra_cosine_b"], strict=True)])
+    return {key: values[~np.isnan(values)] for key, values in terms.items()}
 
 
 def mixed_index_report(

@@ -204,24 +204,30 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _fit(x: np.ndarray, y: np.ndarray, C: float, max_iter: int) -> Any:
+def _fit(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, device: Any = None) -> Any:
+    if device is not None:  # the same objective in torch on the device (workbench._logistic)
+        from workbench._logistic import TorchLogistic
+
+        return TorchLogistic(C=C, max_iter=max_iter, device=device).fit(x, y)
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=C, max_iter=max_iter).fit(x, y)
 
 
-def _cv(x: np.ndarray, y: np.ndarray, splits: list, folds: int, C: float, max_iter: int) -> ProbeResult:
+def _cv(x: np.ndarray, y: np.ndarray, splits: list, folds: int, C: float, max_iter: int,
+        device: Any = None) -> ProbeResult:
     with _one_blas_thread():
-        scores = np.array([np.mean(_fit(x[tr], y[tr], C, max_iter).predict(x[te]) == y[te]) for tr, te in splits])
+        scores = np.array([np.mean(_fit(x[tr], y[tr], C, max_iter, device).predict(x[te]) == y[te])
+                           for tr, te in splits])
     return ProbeResult(float(scores.mean()), float(scores.std()), folds, len(y))
 
 
 def _probe(x: np.ndarray, y: np.ndarray, classes: list[Any], folds: int, seed: int, C: float,
-           max_iter: int) -> ProbeResult:
+           max_iter: int, device: Any = None) -> ProbeResult:
     reason = _too_little(y, classes, folds)
     if reason is not None:
         return ProbeResult(None, None, folds, len(y), reason)
-    return _cv(x, y, _splits(y, folds, seed), folds, C, max_iter)
+    return _cv(x, y, _splits(y, folds, seed), folds, C, max_iter, device)
 
 
 def linear_probe(
@@ -232,6 +238,7 @@ def linear_probe(
     seed: int = 0,
     C: float = 1.0,
     max_iter: int = DEFAULT_MAX_ITER,
+    device: Any = None,
 ) -> ProbeResult:
     """Cross-validated accuracy of a logistic-regression probe predicting ``labels`` from ``x``.
 
@@ -254,6 +261,9 @@ def linear_probe(
         Inverse L2-regularisation strength of the logistic regression.
     max_iter : int, default 5000
         Iteration cap of the lbfgs solver. scikit-learn warns (``ConvergenceWarning``) if it is reached.
+    device : None, "cpu", "cuda" or a torch.device, default None
+        None fits scikit-learn's solver; a device fits the same objective with torch L-BFGS there (float64; the
+        predictions agree but for points at the decision boundary, see ``workbench._logistic``).
 
     Returns
     -------
@@ -280,7 +290,7 @@ def linear_probe(
     _check_options(folds, seed, C, max_iter)
     ux = _unit_rows(x, "x")
     (y,), classes = _encode(_label_values(labels, len(ux), "labels"))
-    return _probe(ux, y, classes, int(folds), int(seed), float(C), int(max_iter))
+    return _probe(ux, y, classes, int(folds), int(seed), float(C), int(max_iter), device)
 
 
 def modality_probe_accuracy(
@@ -291,6 +301,7 @@ def modality_probe_accuracy(
     seed: int = 0,
     C: float = 1.0,
     max_iter: int = DEFAULT_MAX_ITER,
+    device: Any = None,
 ) -> ProbeResult:
     """How well a linear classifier tells modality a from modality b (cross-validated accuracy).
 
@@ -307,7 +318,7 @@ def modality_probe_accuracy(
         image row, its captions five text rows).
     b : array-like of shape (N_b, D), or Embeddings
         The second modality; the row count may differ from a's, the dimension must not.
-    folds, seed, C, max_iter
+    folds, seed, C, max_iter, device
         As in :func:`linear_probe`.
 
     Returns
@@ -353,7 +364,7 @@ def modality_probe_accuracy(
         reason = f"too little data: {n_pairs} pairs, at least {MIN_ROWS} are needed"
         return ProbeResult(None, None, int(folds), n, reason)
     y = np.concatenate([np.zeros(len(ua), dtype=np.int64), np.ones(len(ub), dtype=np.int64)])
-    return _probe(np.vstack([ua, ub]), y, names, int(folds), int(seed), float(C), int(max_iter))
+    return _probe(np.vstack([ua, ub]), y, names, int(folds), int(seed), float(C), int(max_iter), device)
 
 
 def _centred(u: np.ndarray, what: str) -> np.ndarray:

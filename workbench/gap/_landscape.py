@@ -58,6 +58,7 @@ def gap_loss_landscape(
     deltas: Sequence[float] | np.ndarray = DEFAULT_DELTAS,
     logit_scale: float = 100.0,
     batch_size: int = 50,
+    device: Any = None,
 ) -> pl.DataFrame:
     """The CLIP loss and R@1 as the modalities are shifted along the gap (Liang et al. 2022, Fig. 3).
 
@@ -66,6 +67,9 @@ def gap_loss_landscape(
     unshifted gap. The matched rows (one per pair) are shifted, as row-paired data; every delta is evaluated by
     :class:`~workbench.gap.ShiftedGap` from one similarity matrix, equal to shifting and recomputing up to float32
     rounding.
+
+    With ``device`` (``"cpu"``, ``"cuda"`` or a ``torch.device``) each delta is shifted and evaluated from scratch in
+    torch float64 there (``workbench._gram.landscape_rows``), equal to the engine up to its float32 rounding.
 
     Returns
     -------
@@ -84,6 +88,11 @@ def gap_loss_landscape(
     """
     deltas = [check_number(delta, "deltas") for delta in np.ravel(np.asarray(deltas, dtype=object))]
     v = _views(a, b, min_pairs=2)
+    if device is not None:
+        from workbench._gram import landscape_rows
+
+        batch_size, logit_scale = check_int(batch_size, "batch_size"), check_number(logit_scale, "logit_scale")
+        return pl.DataFrame(landscape_rows(v.ma, v.mb, [float(d) for d in deltas], logit_scale, batch_size, device))
     # uniformity is not read here: the smallest subsample keeps the engine from building Gram matrices for it
     shifted = ShiftedGap(PairedEmbeddings.from_arrays(v.ma, v.mb), ks=(1,), uniformity_rows=2,
                          logit_scale=logit_scale, batch_size=batch_size)

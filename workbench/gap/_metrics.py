@@ -378,6 +378,7 @@ def gap_report(
     probe: bool = True,
     max_rows: int = MAX_EXACT_ROWS,
     seed: int = 0,
+    device: Any = None,
 ) -> GapReport:
     """Every gap metric of a paired set, in one dict.
 
@@ -391,6 +392,10 @@ def gap_report(
         Above this many items per modality the O(N^2) uniformity terms use a seeded subsample (said in ``notes``).
     seed : int
         Seed of the subsample and the probe's folds.
+    device : None, "cpu", "cuda" or a torch.device, default None
+        None computes in numpy; a device computes the sums (the O(N^2) uniformity above all) in torch float64 there,
+        equal to numpy to float64 rounding; the probe fits scikit-learn's objective with torch there (see
+        :func:`workbench.probes.linear_probe`).
 
     Returns
     -------
@@ -411,32 +416,42 @@ def gap_report(
     max_rows, seed = check_int(max_rows, "max_rows", low=2), check_seed(seed)
     v = _views(a, b, min_pairs=2)
     notes: dict[str, str] = {}
-    m = float(np.einsum("ij,ij->i", v.ma, v.mb).mean())
-    s_a, s_b = _mean_offdiagonal_cosine(v.items_a, "a"), _mean_offdiagonal_cosine(v.items_b, "b")
-    diff = v.ma - v.mb
-    pair_dist = np.linalg.norm(diff, axis=1)
-    g = v.items_a.mean(axis=0) - v.items_b.mean(axis=0)
+    samples = {side: _subsample(items, max_rows, seed) for side, items in (("a", v.items_a), ("b", v.items_b))}
+    if device is None:
+        m = float(np.einsum("ij,ij->i", v.ma, v.mb).mean())
+        s_a, s_b = _mean_offdiagonal_cosine(v.items_a, "a"), _mean_offdiagonal_cosine(v.items_b, "b")
+        pair_dist = np.linalg.norm(v.ma - v.mb, axis=1)
+        paired, align = float(pair_dist.mean()), float((pair_dist**2).mean())
+        g = v.items_a.mean(axis=0) - v.items_b.mean(axis=0)
+        cross = float(v.items_a.sum(axis=0) @ v.items_b.sum(axis=0))
+        unif = {side: _uniformity_exact(sample, side) for side, (sample, _) in samples.items()}
+    else:  # the same sums in torch on the device (workbench._gram)
+        from workbench._gram import gap_terms
+
+        for side, items in (("a", v.items_a), ("b", v.items_b)):
+            if len(items) < 2:  # the numpy path's error
+                raise ValueError(f"{side}: within-modality cosines need at least 2 items, got {len(items)}")
+        t = gap_terms(v.ma, v.mb, v.items_a, v.items_b, samples["a"][0], samples["b"][0], device)
+        m, s_a, s_b, g, cross = t["matched_cosine"], t["intra_a"], t["intra_b"], t["gap"], t["cross_sum"]
+        paired, align = t["paired_distance"], t["alignment"]
+        unif = {side: t[f"uniformity_{side}"] if t[f"uniformity_{side}"] is not None
+                else _uniformity_exact(sample, side) for side, (sample, _) in samples.items()}
     g2 = np.sort(g**2)[::-1]
     cumulative = np.cumsum(g2) / g2.sum() if g2.sum() > 0 else np.zeros_like(g2)
     unmatched_count = len(v.items_a) * len(v.items_b) - len(v.pairs)
 
     values: dict[str, float | None] = {
         "centroid_distance": float(np.linalg.norm(g)),
-        "paired_distance": float(pair_dist.mean()),
+        "paired_distance": paired,
         "relative_modality_gap": rmg_from_cosines(m, s_a, s_b),
-        "alignment": float((pair_dist**2).mean()),
+        "alignment": align,
     }
     for side, items in (("a", v.items_a), ("b", v.items_b)):
-        sample, subsampled = _subsample(items, max_rows, seed)
-        values[f"uniformity_{side}"] = _uniformity_exact(sample, side)
-        if subsampled:
+        values[f"uniformity_{side}"] = unif[side]
+        if samples[side][1]:
             notes[f"uniformity_{side}"] = f"seeded subsample of {max_rows} of {len(items)} items (seed {seed})"
     values["mean_matched_cosine"] = m
-    values["mean_unmatched_cosine"] = (
-        float((v.items_a.sum(axis=0) @ v.items_b.sum(axis=0) - m * len(v.pairs)) / unmatched_count)
-        if unmatched_count
-        else None
-    )
+    values["mean_unmatched_cosine"] = float((cross - m * len(v.pairs)) / unmatched_count) if unmatched_count else None
     values["intra_cosine_a"] = s_a
     values["intra_cosine_b"] = s_b
     values["modality_probe_accuracy"] = None
@@ -445,7 +460,7 @@ def gap_report(
     else:
         from workbench.probes import modality_probe_accuracy
 
-        result = modality_probe_accuracy(v.items_a, v.items_b, seed=seed)
+        result = modality_probe_accuracy(v.items_a, v.items_b, seed=seed, device=device)
         values["modality_probe_accuracy"] = result.accuracy
         if result.accuracy is None:
             notes["modality_probe_accuracy"] = str(result.reason)

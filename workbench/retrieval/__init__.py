@@ -6,9 +6,10 @@ rank loop) serves every entry point: an in-memory array is a stream of rows like
 :func:`evaluate_retrieval` is the one evaluator to call: it takes arrays or stores and sends stores, relevance by
 id, one direction or a GPU to the streamed evaluator (``_stream``).
 
-Modules: ``_blocks`` (score-block shapes and the matmul), ``_rows`` (arrays and stores as streams of unit rows),
-``_ranking`` (the engine, devices), ``_memory`` (in-memory entry points), ``_stream`` (stores, relevance by id, one
-direction), ``_stats`` (recall@k, bootstrap intervals, the paired test).
+Modules: ``_blocks`` (score-block shapes and the matmul), ``_device`` (the torch engine: scores and counts on a
+GPU), ``_rows`` (arrays, tensors and stores as streams of unit rows), ``_ranking`` (the engine, devices), ``_memory``
+(in-memory entry points), ``_stream`` (stores, relevance by id, one direction, tensors), ``_stats`` (recall@k,
+bootstrap intervals, the paired test).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import numpy as np
 
 from workbench._params import check_ints
 from workbench._validation import relevance_pairs as _relevance
+from workbench.retrieval._device import is_tensor
 from workbench.retrieval._ranking import (
     _DEFAULT_CHUNK_BYTES,
     MAX_SCORE_BYTES,
@@ -188,7 +189,9 @@ def evaluate_retrieval(
         Which directions to compute; a gallery of distractor images (no caption) takes ``("image_retrieval",)``.
     device : {"auto", "cpu", "cuda"}, default "auto"
         Where scores are computed: "auto" uses a GPU through torch when ``torch.cuda.is_available()`` and the job is
-        large (see :func:`workbench.retrieval.resolve_device`).
+        large (see :func:`workbench.retrieval.resolve_device`), or when ``images`` / ``texts`` are torch tensors on a
+        GPU (they are read there, never copied to the host). On a GPU the counting stays on the device and every
+        key equals the CPU path's, duplicates included (``workbench.retrieval._device``).
 
     Returns
     -------
@@ -208,13 +211,16 @@ def evaluate_retrieval(
     options = {"identical_is_relevant": identical_is_relevant, "with_map": with_map, "pairs": pairs,
                "directions": directions, "device": device}
     both = {"image_retrieval", "text_retrieval"} == ({directions} if isinstance(directions, str) else set(directions))
-    if text_to_image is None or pairs is not None or not both or any(_is_store(x) for x in (images, texts)):
+    on_device = device != "cpu" and any(is_tensor(x) for x in (images, texts))  # tensors stay where they are
+    if (text_to_image is None or pairs is not None or not both or on_device
+            or any(_is_store(x) for x in (images, texts))):
         return evaluate_retrieval_streamed(images, texts, text_to_image, ks, chunk_size, **options)
     ia, ta = _unit32(images, "images"), _unit32(texts, "texts")
     if ia.shape[1] != ta.shape[1]:
         raise ValueError(f"images have {ia.shape[1]} dimensions but texts have {ta.shape[1]}")
     if device != "cpu":
-        if resolve_device(device, float(len(ia)) * len(ta) * ia.shape[1]) == "cuda":
+        torch_engine = isinstance(device, str) and device.startswith("torch:")  # the torch engine on CPU tensors
+        if torch_engine or resolve_device(device, float(len(ia)) * len(ta) * ia.shape[1]) == "cuda":
             return evaluate_retrieval_streamed(ia, ta, text_to_image, ks, chunk_size, **options)
     t2i = np.asarray(text_to_image)
     if t2i.ndim != 1 or len(t2i) != len(ta):

@@ -38,14 +38,15 @@ just a stream whose chunks are slices). Every score block is ``chunk @ resident.
   are asked for, pass 1 is a full pass anyway (it ranks the streamed queries) and its blocks are kept for pass 2
   when the whole score matrix fits in ``keep_bytes`` (the evaluators pass :data:`MAX_SCORE_BYTES`).
 
-On ``device="cuda"`` scores come from cuBLAS in float32 (at the precision torch is set to: TF32 only if you
-enabled it) and are counted with torch on the GPU; the counting code is tested on CPU tensors, but this project has
-no GPU, so whether cuBLAS scores identical vectors bit-identically (which the tie rule needs) is not verified.
+On ``device="cuda"`` the torch engine of :mod:`workbench.retrieval._device` runs the same loop: scores from cuBLAS
+in full float32 (TF32 off), relevant scores, thresholds and counts kept on the GPU until the end, duplicate rows and
+columns made to score identically (cuBLAS does not promise it; see that module). Its code is tested on CPU tensors
+(``device="torch:cpu"``, the torch engine on the CPU) against the numba path, ties and duplicates included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ import numpy as np
 from workbench._params import check_int
 from workbench._validation import relevance_pairs
 from workbench.retrieval._blocks import MIN_BLOCK, columns, matmul
+from workbench.retrieval._device import _TorchEngine, device_block_bytes, is_tensor
 from workbench.retrieval._rows import _Rows, _unit32
 
 #: Default cap on the score matrix kept in memory (bytes); above it scores are recomputed per chunk.
@@ -85,24 +87,44 @@ def _count_rows(scores, thresholds, counts):  # pragma: no cover - compiled by n
                         break
 
 
-def _count_columns(scores, thresholds, counts):  # pragma: no cover - compiled by numba
-    # counts[c, k] += #{r : scores[r, c] >= thresholds[c, k]}; parallel over blocks of columns
+def _count_columns(scores, thresholds, counts, parts):  # pragma: no cover - compiled by numba
+    # counts[c, k] += #{r : scores[r, c] >= thresholds[c, k]}; parallel over (row part x block of columns) tiles,
+    # each part counting into its own slice of ``partial`` (no two threads write one place), summed at the end
     n_rows, n_cols = scores.shape
     m = thresholds.shape[1]
     block = 256
     n_blocks = (n_cols + block - 1) // block
-    for b in _prange(n_blocks):
-        c0 = b * block
+    rows_per_part = (n_rows + parts - 1) // parts
+    partial = np.zeros((parts, n_cols, m), dtype=np.int64)
+    for t in _prange(parts * n_blocks):
+        p = t // n_blocks
+        c0 = (t % n_blocks) * block
         c1 = min(n_cols, c0 + block)
-        for r in range(n_rows):
+        for r in range(p * rows_per_part, min(n_rows, (p + 1) * rows_per_part)):
             for c in range(c0, c1):
                 s = scores[r, c]
                 if s >= thresholds[c, 0]:
                     for k in range(m):
                         if s >= thresholds[c, k]:
-                            counts[c, k] += 1
+                            partial[p, c, k] += 1
                         else:
                             break
+    for p in range(parts):
+        for c in range(n_cols):
+            for k in range(m):
+                counts[c, k] += partial[p, c, k]
+
+
+def _column_parts(n_rows: int, n_cols: int, parallel: bool) -> int:
+    """Row parts for :func:`_count_columns`: enough (row part x 256 columns) tiles for every thread twice over, each
+    part at least 1,024 rows; 1 on one thread. Few resident queries (COCO's 5,000 images: 20 column blocks) would
+    otherwise keep most of 16 cores idle."""
+    if not parallel:
+        return 1
+    import numba
+
+    n_blocks = -(-n_cols // 256)
+    return int(max(1, min(n_rows // 1024, -(-2 * numba.get_num_threads() // n_blocks))))
 
 
 def _prange(n):  # pragma: no cover - replaced by numba.prange when compiled
@@ -276,16 +298,23 @@ def resolve_device(device: str = "auto", multiply_adds: float | None = None) -> 
 
 # -- engines: where scores are computed and counted ------------------------------------------------------------------
 class _CpuEngine:
-    """The in-memory path's matmul (torch on the CPU) and numba counting kernels."""
+    """The in-memory path's matmul (torch on the CPU) and numba counting kernels, counting into the sides' arrays.
+
+    The interface :func:`rank_streamed` drives (the torch engine of ``_device`` has the same methods).
+    """
 
     def __init__(self, resident: np.ndarray, block_rows: int) -> None:
         self.a_t = columns(resident)  # the same layout as the in-memory path: the same bits
         self.n_cols = len(resident)
         self.out: np.ndarray | None = None
-        parallel = block_rows * len(resident) > PARALLEL_ABOVE
-        self.count_rows_kernel, self.count_columns_kernel = _kernels(parallel=parallel)
+        self.parallel = block_rows * len(resident) > PARALLEL_ABOVE
+        self.count_rows_kernel, self.count_columns_kernel = _kernels(parallel=self.parallel)
 
-    def scores(self, block: np.ndarray, n: int, reuse: bool = False) -> np.ndarray:
+    def stream_rows(self, array: np.ndarray) -> None:
+        """The CPU reads an in-memory streamed side where it is (nothing to copy)."""
+        return None
+
+    def scores(self, block: np.ndarray, n: int, reuse: bool = False, first_row: int | None = None) -> np.ndarray:
         """Scores of the first n rows of ``block``; with ``reuse`` into one buffer, valid until the next call."""
         if not reuse:
             return matmul(block, self.a_t, n, self.n_cols)
@@ -293,61 +322,31 @@ class _CpuEngine:
             self.out = np.empty((len(block), self.a_t.shape[1]), dtype=np.float32)
         return matmul(block, self.a_t, n, self.n_cols, out=self.out)
 
-    def gather(self, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return scores[rows, cols]
+    def set_positives(self, side: _Side, where: Any, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+        side.positive_scores[where] = scores[rows, cols]
 
-    def count_rows(self, scores: np.ndarray, thresholds: np.ndarray, counts: np.ndarray) -> None:
-        self.count_rows_kernel(scores, thresholds, counts)
+    def count_rows(self, side: _Side, scores: np.ndarray, start: int, stop: int) -> None:
+        self.count_rows_kernel(scores, side.thresholds(slice(start, stop)), side.counts[start:stop])
 
-    def columns(self, thresholds: np.ndarray, counts: np.ndarray) -> Any:
-        return thresholds, counts
+    def columns(self, side: _Side) -> np.ndarray:
+        return side.thresholds(slice(0, side.n_queries))
 
-    def count_columns(self, scores: np.ndarray, state: Any) -> None:
-        self.count_columns_kernel(scores, *state)
+    def count_columns(self, side: _Side, scores: np.ndarray, thresholds: np.ndarray) -> None:
+        parts = _column_parts(len(scores), scores.shape[1], self.parallel)
+        self.count_columns_kernel(scores, thresholds, side.counts, parts)
 
-    def finish_columns(self, state: Any, counts: np.ndarray) -> None:
-        """The kernel counted into ``counts`` in place."""
+    def finish(self, side: _Side) -> None:
+        """The kernels counted into the side's arrays in place."""
 
-
-class _TorchEngine:
-    """torch matmul and counting on ``device`` (CUDA in use; runs on "cpu" too, which is how it is tested)."""
-
-    def __init__(self, resident: np.ndarray, block_rows: int, device: str) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = torch.device(device)
-        self.a_t = torch.from_numpy(columns(resident)).to(self.device)
-        self.n_cols = len(resident)
-
-    def _tensor(self, values: np.ndarray) -> Any:
-        return self.torch.from_numpy(np.ascontiguousarray(values)).to(self.device)
-
-    def scores(self, block: np.ndarray, n: int, reuse: bool = False) -> Any:
-        return (self._tensor(block) @ self.a_t)[:n, : self.n_cols]  # torch's caching allocator reuses memory
-
-    def gather(self, scores: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return scores[self._tensor(rows), self._tensor(cols)].cpu().numpy()
-
-    def count_rows(self, scores: Any, thresholds: np.ndarray, counts: np.ndarray) -> None:
-        thr = self._tensor(thresholds)  # ascending per row, padded with +inf (which nothing reaches)
-        counted = self.torch.stack([(scores >= thr[:, k, None]).sum(dim=1) for k in range(thr.shape[1])], dim=1)
-        counts += counted.cpu().numpy()
-
-    def columns(self, thresholds: np.ndarray, counts: np.ndarray) -> Any:
-        return self._tensor(thresholds), self.torch.zeros(counts.shape, dtype=self.torch.int64, device=self.device)
-
-    def count_columns(self, scores: Any, state: Any) -> None:
-        thr, acc = state
-        for k in range(thr.shape[1]):
-            acc[:, k] += (scores >= thr[None, :, k]).sum(dim=0)
-
-    def finish_columns(self, state: Any, counts: np.ndarray) -> None:
-        counts += state[1].cpu().numpy()
+    def close(self) -> None:
+        """Nothing held."""
 
 
-def _engine(resident: np.ndarray, block_rows: int, device: str) -> Any:
-    return _CpuEngine(resident, block_rows) if device == "cpu" else _TorchEngine(resident, block_rows, device)
+def _engine(resident: Any, block_rows: int, device: str) -> Any:
+    """The CPU engine for ``"cpu"``; else the torch engine on ``device`` (``"torch:cpu"`` runs it on CPU tensors)."""
+    if device == "cpu":
+        return _CpuEngine(resident, block_rows)
+    return _TorchEngine(resident, block_rows, device.removeprefix("torch:"))
 
 
 # -- ranking -----------------------------------------------------------------------------------------------------------
@@ -397,7 +396,8 @@ def rank_streamed(
     [3, 2]
     """
     rows = stream if isinstance(stream, _Rows) else _Rows(stream, "streamed rows")
-    resident = _unit32(resident, "resident rows")  # unchanged when already unit float32 rows
+    if not is_tensor(resident):
+        resident = _unit32(resident, "resident rows")  # unchanged when already unit float32 rows
     if resident_pairs is None and stream_pairs is None:
         raise ValueError("nothing to rank: pass resident_pairs, stream_pairs or both")
     if resident.shape[1] != rows.dim:
@@ -409,18 +409,49 @@ def rank_streamed(
     b_side = None if stream_pairs is None else _Side(
         relevance_pairs(np.asarray(stream_pairs)[:, ::-1], n_b, n_a, "streamed queries"), n_b, with_ap)
     if chunk_size is None:
-        chunk_size = max(1, _DEFAULT_CHUNK_BYTES // (4 * n_a))
+        block_bytes = _DEFAULT_CHUNK_BYTES if device == "cpu" else device_block_bytes(device.removeprefix("torch:"))
+        chunk_size = max(1, block_bytes // (4 * n_a))
         if b_side is None:  # pass 1 pads the relevant rows to whole blocks: keep blocks near their number
             assert a_side is not None  # at least one side is ranked (checked above)
             chunk_size = min(chunk_size, max(PASS1_MIN_ROWS, len(np.unique(a_side.pairs[:, 1]))))
     chunk = min(int(chunk_size), n_b)
+    size = max(chunk, MIN_BLOCK)  # one block shape for every block
     engine = _engine(resident, chunk, device)
-    buffer = np.zeros((max(chunk, MIN_BLOCK), rows.dim), dtype=np.float32)  # one block shape for every block
+    try:
+        return _rank_loop(engine, rows, a_side, b_side, chunk, size, keep_bytes)
+    finally:
+        engine.close()
 
-    def scores_of(vectors: np.ndarray, reuse: bool = True) -> Any:
-        buffer[: len(vectors)] = vectors
-        buffer[len(vectors) :] = 0.0
-        return engine.scores(buffer, len(vectors), reuse)
+
+def _rank_loop(engine: Any, rows: _Rows, a_side: _Side | None, b_side: _Side | None, chunk: int, size: int,
+               keep_bytes: int) -> tuple[RankResult | None, RankResult | None]:
+    """The passes of :func:`rank_streamed` over the score blocks (see the module docstring)."""
+    n_a, n_b = engine.n_cols, rows.n
+    on_device = None if rows.array is None else engine.stream_rows(rows.array)
+    buffer = np.zeros((size, rows.dim), dtype=np.float32) if on_device is None else None
+
+    def blocks(wanted: np.ndarray | None = None, reuse: bool = True) -> Iterator[tuple[np.ndarray, Any]]:
+        """``(streamed row positions, their scores)`` block by block; only the ``wanted`` rows if given."""
+        if on_device is None:
+            assert buffer is not None
+            for idx, vectors in rows.chunks(chunk, wanted):
+                block = vectors  # a full block is scored where it lies: same shape, same bits, no copy
+                if len(vectors) != size or not vectors.flags.c_contiguous:
+                    buffer[: len(vectors)] = vectors
+                    buffer[len(vectors) :] = 0.0
+                    block = buffer
+                contiguous = wanted is None
+                yield idx, engine.scores(block, len(vectors), reuse, int(idx[0]) if contiguous else None)
+        elif wanted is None:
+            for s in range(0, n_b, chunk):
+                idx = np.arange(s, min(s + chunk, n_b))
+                yield idx, engine.scores(engine.padded(on_device, s, size), len(idx), reuse, s)
+        else:
+            chosen = np.flatnonzero(wanted)
+            for s in range(0, len(chosen), chunk):
+                idx = chosen[s : s + chunk]
+                picked = on_device.index_select(0, engine._index(idx))
+                yield idx, engine.scores(engine.padded(picked, 0, size), len(idx), reuse)
 
     if a_side is not None:  # the resident queries' relevant pairs in streamed-row order
         by_row = np.argsort(a_side.pairs[:, 1], kind="stable")
@@ -431,18 +462,17 @@ def rank_streamed(
         lo, hi = np.searchsorted(row_of, [idx[0], idx[-1] + 1])
         sel = by_row[lo:hi]  # every streamed row of these pairs is in idx (idx holds all wanted rows in its range)
         pos = np.searchsorted(idx, a_side.pairs[sel, 1])
-        a_side.positive_scores[sel] = engine.gather(scores, pos, a_side.pairs[sel, 0])
+        engine.set_positives(a_side, sel, scores, pos, a_side.pairs[sel, 0])
 
     keep = a_side is not None and b_side is not None and n_a * n_b * 4 <= keep_bytes
     kept: list[Any] = []
     # pass 1: the streamed queries (whole rows), and the relevant scores of the resident queries
     if b_side is not None:
-        for idx, vectors in rows.chunks(chunk):
+        for idx, scores in blocks(reuse=not keep):
             s, e = int(idx[0]), int(idx[-1]) + 1
-            scores = scores_of(vectors, reuse=not keep)
             lo, hi = b_side.indptr[s], b_side.indptr[e]
-            b_side.positive_scores[lo:hi] = engine.gather(scores, b_side.pairs[lo:hi, 0] - s, b_side.pairs[lo:hi, 1])
-            engine.count_rows(scores, b_side.thresholds(slice(s, e)), b_side.counts[s:e])
+            engine.set_positives(b_side, slice(lo, hi), scores, b_side.pairs[lo:hi, 0] - s, b_side.pairs[lo:hi, 1])
+            engine.count_rows(b_side, scores, s, e)
             if a_side is not None:
                 gather_resident(idx, scores)
             if keep:
@@ -450,13 +480,14 @@ def rank_streamed(
     elif a_side is not None:  # only the streamed rows some resident query needs, packed into full blocks
         wanted = np.zeros(n_b, dtype=bool)
         wanted[a_side.pairs[:, 1]] = True
-        for idx, vectors in rows.chunks(chunk, wanted):
-            gather_resident(idx, scores_of(vectors))
+        for idx, scores in blocks(wanted):
+            gather_resident(idx, scores)
     # pass 2: every streamed row against the resident queries' thresholds
     if a_side is not None:
-        state = engine.columns(a_side.thresholds(slice(0, n_a)), a_side.counts)
-        blocks = iter(kept) if keep else (scores_of(vectors) for _, vectors in rows.chunks(chunk))
-        for scores in blocks:
-            engine.count_columns(scores, state)
-        engine.finish_columns(state, a_side.counts)
+        thresholds = engine.columns(a_side)
+        for scores in (iter(kept) if keep else (scores for _, scores in blocks())):
+            engine.count_columns(a_side, scores, thresholds)
+    for side in (a_side, b_side):
+        if side is not None:
+            engine.finish(side)
     return (None if a_side is None else a_side.result()), (None if b_side is None else b_side.result())

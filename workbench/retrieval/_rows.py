@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from workbench._validation import as_matrix, unit_matrix32
+from workbench.retrieval._device import is_tensor, unit32
 
 _READ_ROWS = 65_536
 
@@ -48,7 +49,11 @@ class _Rows:
     def __init__(self, values: Any, what: str) -> None:
         self.what = what
         self.store: Any = None
-        self.array: np.ndarray | None = None
+        self.array: Any = None  # unit float32 rows: a numpy array, or a tensor on the torch engine's device
+        if is_tensor(values):  # kept on its device for the torch engine (callers send host work to numpy first)
+            self.array = unit32(values, what)
+            self.n, self.dim = self.array.shape
+            return
         from workbench.store import as_store
 
         store = as_store(values, what)  # a path or an EmbeddingStore: opened, checked complete
@@ -127,7 +132,7 @@ class _Rows:
         """Rows whose bytes are equal exactly when two vectors are: the array itself, or for a store a 128-bit
         BLAKE2 digest per row (one reading pass; nothing of size S x D is kept)."""
         if self.array is not None:
-            return self.array
+            return self.array.cpu().numpy() if is_tensor(self.array) else self.array
         keys = np.empty((self.n, 16), dtype=np.uint8)
         for idx, vectors in self.chunks(_READ_ROWS):
             for i, row in zip(idx, vectors, strict=True):

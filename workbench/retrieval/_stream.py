@@ -29,6 +29,7 @@ import numpy as np
 
 from workbench._params import check_ints
 from workbench._validation import relevance_pairs
+from workbench.retrieval._device import is_tensor
 from workbench.retrieval._ranking import DIRECTIONS, MAX_SCORE_BYTES, _summary, rank_streamed, resolve_device
 from workbench.retrieval._rows import _expand_identical, _Rows
 
@@ -109,6 +110,24 @@ def _directions(directions: Any) -> tuple[str, ...]:
     return chosen
 
 
+def _place(img: _Rows, txt: _Rows, device: str) -> str:
+    """The engine's device for these rows, with tensor rows moved where it reads them (once).
+
+    Tensors on a GPU with ``device="auto"`` choose that GPU; the CPU engine reads tensors as numpy arrays (normalised
+    on their device by the rule of the numpy path), the torch engine reads them on its device.
+    """
+    tensors = [r.array for r in (img, txt) if is_tensor(r.array)]
+    if device == "auto" and any(t.device.type == "cuda" for t in tensors):
+        device = "cuda"
+    # "torch:<device>" runs the torch engine on any device (CPU tensors in tests)
+    torch_engine = isinstance(device, str) and device.startswith("torch:")
+    chosen = device if torch_engine else resolve_device(device, float(img.n) * txt.n * img.dim)
+    for rows in (img, txt):
+        if is_tensor(rows.array):
+            rows.array = rows.array.cpu().numpy() if chosen == "cpu" else rows.array.to(chosen.removeprefix("torch:"))
+    return chosen
+
+
 # -- public API ------------------------------------------------------------------------------------------------------
 def evaluate_retrieval_streamed(
     images: Any,
@@ -170,6 +189,7 @@ def evaluate_retrieval_streamed(
     img, txt = _Rows(images, "images"), _Rows(texts, "texts")
     if img.dim != txt.dim:
         raise ValueError(f"images have {img.dim} dimensions but texts have {txt.dim}")
+    device = _place(img, txt, device)
     pairs_it = _image_text_pairs(img, txt, text_to_image, pairs)  # (image row, text row)
     if "image_retrieval" in chosen:
         _require_relevant(pairs_it[:, 1], txt.n, "texts have no relevant image", "")
@@ -177,7 +197,6 @@ def evaluate_retrieval_streamed(
         _require_relevant(pairs_it[:, 0], img.n, "images have no caption",
                           ": text retrieval (images query captions) needs one per image; rank captions against a "
                           "gallery with distractors with directions=('image_retrieval',)")
-    device = resolve_device(device, float(img.n) * txt.n * img.dim)
     stream_images = img.store is not None and (txt.store is None or img.n > txt.n)
     resident_side, stream_side = (txt, img) if stream_images else (img, txt)
     resident = resident_side.load()
@@ -185,9 +204,9 @@ def evaluate_retrieval_streamed(
     by_text, by_image = pairs_it[:, ::-1].copy(), pairs_it
     if identical_is_relevant:
         if "image_retrieval" in chosen:
-            by_text = _expand_identical(by_text, resident if resident_side is img else img.row_keys())
+            by_text = _expand_identical(by_text, img.row_keys())
         if "text_retrieval" in chosen:
-            by_image = _expand_identical(by_image, resident if resident_side is txt else txt.row_keys())
+            by_image = _expand_identical(by_image, txt.row_keys())
     text_queries = by_text if "image_retrieval" in chosen else None  # (text row, image row)
     image_queries = by_image if "text_retrieval" in chosen else None  # (image row, text row)
     if stream_images:  # resident texts (rows of pairs: text, image), streamed images
