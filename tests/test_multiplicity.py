@@ -91,7 +91,7 @@ def test_detectable_difference_solves_connors_formula_and_has_the_power():
 def test_compare_correctors_adds_tests_letters_and_power_note():
     p = workbench.datasets.load("liang2022/clip")
     table = compare_correctors(p, {"center": MeanCenter(), "nnn": NNN(k=16)}, n_resamples=20, probe=False,
-                               progress=False)
+                               progress=False, significance=True)
     train, test = split_pairs(p, 0.5, seed=0)
     assert table["system"].to_list() == ["a", "b", "c"]
     base = first_relevant_ranks(test.a.vectors, test.b.vectors, test.pairs) <= 1
@@ -111,5 +111,5 @@ def test_compare_correctors_adds_tests_letters_and_power_note():
     assert "text_to_image_R@1_sig" not in latex.replace("\\_", "_") and "_sig" not in markdown
     for word in filter(None, letters):
         assert f"^{{\\mathrm{{{word}}}}}$" in latex and f"<sup>{word}</sup>" in markdown
-    plain = compare_correctors(p, [MeanCenter()], n_resamples=20, probe=False, progress=False, significance=False)
+    plain = compare_correctors(p, [MeanCenter()], n_resamples=20, probe=False, progress=False)  # off by default
     assert "system" not in plain.columns and not any(c.endswith("_p") for c in plain.columns)

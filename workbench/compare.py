@@ -292,7 +292,7 @@ def compare_correctors(
     n_resamples: int = 1000,
     probe: bool = True,
     progress: bool = True,
-    significance: bool = True,
+    significance: bool = False,
 ) -> pl.DataFrame:
     """Fit each corrector on training pairs and evaluate it on held-out pairs, with 95% intervals.
 
@@ -314,7 +314,7 @@ def compare_correctors(
         Include the modality probe (no interval).
     progress : bool, default True
         One progress bar over the correctors (``tqdm.auto``: a widget in notebooks), naming the one in work.
-    significance : bool, default True
+    significance : bool, default False
         Add the paired tests for many systems at once (module docstring): ``system`` (a letter per row) and for each
         retrieval metric ``m``: ``m_p`` (exact McNemar p-value against ``none`` on the held-out queries),
         ``m_p_holm`` (Holm-adjusted over the correctors), ``m_sig`` (the letters of the rows this row beats,
