@@ -153,6 +153,8 @@ def test_callable_metric_equals_named_metric():
     assert called.raw == pytest.approx(named.raw, abs=1e-12)
     assert called.threshold == pytest.approx(named.threshold, abs=1e-6)
     assert called.p_value == named.p_value and called.raw_lo is None
+    score, raw, p = named
+    assert (score, raw, p) == (named.calibrated, named.raw, named.p_value)
 
 
 def test_calibrated_score_of_independent_sets_is_about_zero():

@@ -11,7 +11,7 @@ centred features (CKA: one d_a x d_b product each) instead of recomputing the me
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -87,6 +87,10 @@ class CalibratedScore:
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (one row of a table)."""
         return asdict(self)
+
+    def __iter__(self) -> Iterator[float]:
+        """Unpacks as ``calibrated, raw, p_value = calibrated(...)``."""
+        return iter((self.calibrated, self.raw, self.p_value))
 
 
 # -- scorers: the observed value and the value for b's rows permuted ---------------------------------------------
@@ -286,7 +290,8 @@ def calibrated(
     Returns
     -------
     CalibratedScore
-        ``calibrated``, ``raw``, ``p_value``, ``threshold``, ``null_mean``, the interval and the settings.
+        ``calibrated``, ``raw``, ``p_value``, ``threshold``, ``null_mean``, the interval and the settings; it
+        unpacks as ``calibrated, raw, p_value``.
 
     Examples
     --------
@@ -299,8 +304,9 @@ def calibrated(
     True
     >>> round(s.null_mean, 2)   # unrelated sets share about k / (n - 1) of their neighbours
     0.03
-    >>> calibrated("mutual_knn", a, rng.normal(size=(300, 32)), n_permutations=200, progress=False).calibrated
-    0.0
+    >>> score, raw, p = calibrated("mutual_knn", a, rng.normal(size=(300, 32)), n_permutations=200, progress=False)
+    >>> score, p > 0.05
+    (0.0, True)
     """
     n_permutations = check_int(n_permutations, "n_permutations")
     seed, alpha = check_seed(seed), check_number(alpha, "alpha", low=0, high=1, inclusive=False)
