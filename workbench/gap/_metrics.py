@@ -16,6 +16,7 @@ import polars as pl
 from workbench._params import check_int, check_ints, check_number, check_seed
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
+from workbench.gap._hubness import hubness
 
 __all__ = [
     "GapReport",
@@ -379,6 +380,7 @@ def gap_report(
     max_rows: int = MAX_EXACT_ROWS,
     seed: int = 0,
     device: Any = None,
+    hubness_k: int | None = None,
 ) -> GapReport:
     """Every gap metric of a paired set, in one dict.
 
@@ -396,6 +398,9 @@ def gap_report(
         None computes in numpy; a device computes the sums (the O(N^2) uniformity above all) in torch float64 there,
         equal to numpy to float64 rounding; the probe fits scikit-learn's objective with torch there (see
         :func:`workbench.probes.linear_probe`).
+    hubness_k : int, optional
+        Also report cross-modal hubness at this k (:func:`workbench.gap.hubness`: ``k_skewness_a``/``_b``,
+        ``hubs_*``, ``hub_occurrence_*``, ``antihubs_*``, ``antihub_occurrence_*``, ``robinhood_*``).
 
     Returns
     -------
@@ -466,6 +471,8 @@ def gap_report(
             notes["modality_probe_accuracy"] = str(result.reason)
     for k in (1, 5, 20):
         values[f"gap_top{k}_share"] = float(cumulative[min(k, len(cumulative)) - 1])
+    if hubness_k is not None:
+        values.update(hubness(v.items_a, v.items_b, k=hubness_k))
     return GapReport(values, notes)
 
 
