@@ -327,6 +327,9 @@ class ProjectionHead(nn.Module):
                 self.net = nn.Linear(in_dim, dim)
 
     def prepare(self, features: Any) -> torch.Tensor:
+        """(N, in_dim) features as a float32 tensor (a tensor passes through: it is already prepared)."""
+        if isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[1] == self.in_dim:
+            return features.float()
         arr = np.array(features, dtype=np.float32)  # a writable copy (torch refuses read-only arrays)
         if arr.ndim != 2 or arr.shape[1] != self.in_dim:
             raise ValueError(f"features must be (N, {self.in_dim}), got shape {arr.shape}")
@@ -416,7 +419,10 @@ class PretrainedTower(nn.Module):
     @torch.no_grad()  # not inference_mode: its tensors could not enter autograd in the unfrozen blocks
     def prepare(self, items: Any, batch_size: int = 32) -> torch.Tensor:
         """Run the frozen part once: pooled features (``unfreeze_last=0``) or the input of the first unfrozen block
-        (text: hidden states with the attention mask as an extra last channel)."""
+        (text: hidden states with the attention mask as an extra last channel). A tensor passes through: it is
+        already prepared (:func:`workbench.alignment.align_towers` prepares once and trains on the tensors)."""
+        if isinstance(items, torch.Tensor):
+            return items
         items = list(items)
         out = [self._frozen_part(items[s : s + batch_size]) for s in range(0, len(items), batch_size)]
         if self.kind == "text" and self.unfreeze_last:  # pad every batch to the longest sequence of the set
