@@ -183,13 +183,12 @@ def test_pretrained_towers_reproduce_the_encoders_and_fine_tune_their_copies(mon
 
     from workbench.encoders import SentenceTransformerEncoder, TorchvisionEncoder
 
-    images = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.camera(), data.horse()]
-    images = [np.stack([im] * 3, -1) if im.ndim == 2 else im[..., :3] for im in images]
-    captions = ["an astronaut", "a cat", "a cup of coffee", "a rocket on its launch pad", "a cameraman", "a horse"]
+    images = [im[::4, ::4, :3] for im in (data.astronaut(), data.chelsea(), data.coffee(), data.rocket())]
+    captions = ["an astronaut", "a cat", "a cup of coffee", "a rocket on its launch pad"]
     cnn = TorchvisionEncoder("mobilenet_v2", device="cpu")
     minilm = SentenceTransformerEncoder("all-MiniLM-L6-v2", device="cpu")
     ref_img, ref_txt = cnn.features(images), minilm.encode("text", captions)
-    for k in (0, 1, 2):  # the frozen part in prepare + the copied blocks in features() = the whole encoder
+    for k in (0, 2):  # the frozen part in prepare + the copied blocks in features() = the whole encoder
         img_tower = PretrainedTower(cnn, ProjectionHead(1280, 8), unfreeze_last=k)
         txt_tower = PretrainedTower(minilm, ProjectionHead(384, 8), unfreeze_last=k)
         with torch.no_grad():
@@ -203,8 +202,8 @@ def test_pretrained_towers_reproduce_the_encoders_and_fine_tune_their_copies(mon
         return (PretrainedTower(cnn, ProjectionHead(1280, 8, seed=seed), unfreeze_last=1),
                 PretrainedTower(minilm, ProjectionHead(384, 8, seed=seed + 1), unfreeze_last=1))
 
-    res = align_towers(make, images * 2, captions * 2, modalities=("image", "text"), epochs=2, batch_size=4,
-                       n_resamples=100, probe=False, progress=False, test_fraction=0.34, curve_sizes=(4,))
+    res = align_towers(make, images * 2, captions * 2, modalities=("image", "text"), epochs=2, batch_size=2,
+                       n_resamples=100, probe=False, progress=False, test_fraction=0.25, curve_sizes=(4,))
     tail = res.trainer.tower_a.tail[0]
     original = cnn.model.features[-1]
     assert not torch.equal(next(tail.parameters()), next(original.parameters()))  # the copy trained
