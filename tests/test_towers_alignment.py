@@ -165,7 +165,7 @@ def test_bad_inputs_are_named():
     image, text = two_views(40)
     with pytest.raises(ValueError, match="pairs"):
         align_pretrained(image, text[:30], **FAST)
-    with pytest.raises(ValueError, match="in_dim|shape"):
+    with pytest.raises(ValueError, match="features must be"):
         ProjectionHead(4, 2).prepare(np.ones((3, 5)))
     with pytest.raises(TypeError, match="PretrainedTower"):
         PretrainedTower(object(), ProjectionHead(4, 2))

@@ -91,6 +91,14 @@ class AlignmentResult:
                              f"directions: {self.retrieval['direction'].unique(maintain_order=True).to_list()}")
         return float(row["recall"][0]), float(row["lo"][0]), float(row["hi"][0])
 
+    def chance(self, k: int = 1, direction: str | None = None) -> float:
+        """The expected R@k of a random ranking for a direction (default: the first modality queries the second)."""
+        direction = direction or f"{self.modalities[0]} → {self.modalities[1]}"
+        row = self.retrieval.filter((pl.col("direction") == direction) & (pl.col("k") == k))
+        if row.height == 0:
+            raise ValueError(f"no retrieval row for direction={direction!r}, k={k}")
+        return float(row["chance"][0])
+
     def summary(self) -> str:
         """Sentences stating the findings, computed from this run's numbers."""
         lines = []
