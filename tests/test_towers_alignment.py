@@ -209,3 +209,16 @@ def test_pretrained_towers_reproduce_the_encoders_and_fine_tune_their_copies(mon
     assert not torch.equal(next(tail.parameters()), next(original.parameters()))  # the copy trained
     assert all(torch.equal(p, before[name]) for name, p in cnn.model.named_parameters())  # the encoder did not
     assert math.isfinite(res.history["loss"][-1]) and res.learning_curve["n_pairs"].to_list() == [4]
+
+
+def test_a_fixed_held_out_split_by_column_mask_or_rows():
+    image, text = two_views(120, seed=3)
+    split = np.where(np.arange(120) % 5 == 0, "test", "train")
+    by_column = align_pretrained(Embeddings(image, "image", metadata={"split": split}), Embeddings(text, "text"),
+                                 held_out="split", curve_sizes=None, **FAST)
+    by_rows = align_pretrained(image, text, held_out=np.arange(0, 120, 5), curve_sizes=None, seed=9, **FAST)
+    assert by_column.split["test_a"].tolist() == list(range(0, 120, 5)) == by_rows.split["test_a"].tolist()
+    by_mask = align_pretrained(image, text, held_out=split == "test", curve_sizes=None, seed=9, **FAST)
+    assert by_mask.retrieval.equals(by_rows.retrieval)
+    with pytest.raises(ValueError, match="held_out"):
+        align_pretrained(image, text, held_out="split", **FAST)

@@ -159,12 +159,14 @@ def chance_recall(n_relevant: Any, gallery: int, k: int) -> float:
     return float(np.mean(1.0 - miss))
 
 
-def split_by_items(pairs: Any, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_by_items(pairs: Any, test_fraction: float = 0.2, seed: int = 0, *, test_rows: Any = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Split (a row, b row) pairs into (train, test) by the rows of ``a``, fixed by the seed; both sorted.
 
     Every paired ``a`` item and all its pairs land on one side (an image and all its captions). A pair whose ``b``
     item also belongs to a test pair is dropped from training, so no held-out item is ever trained on. Same rule
-    as :func:`workbench.compare.split_pairs`, for modalities of different widths.
+    as :func:`workbench.compare.split_pairs`, for modalities of different widths. ``test_rows`` (rows of ``a``)
+    gives a fixed held-out set instead of the seeded draw (a published split; ``test_fraction`` is then unused).
 
     Examples
     --------
@@ -180,8 +182,14 @@ def split_by_items(pairs: Any, test_fraction: float = 0.2, seed: int = 0) -> tup
     rows_a = np.unique(pairs[:, 0])
     if len(rows_a) < 4:
         raise ValueError(f"splitting needs at least 4 paired items of the first modality, got {len(rows_a)}")
-    n_test = min(max(2, round(len(rows_a) * test_fraction)), len(rows_a) - 2)
-    test_rows = np.random.default_rng(check_seed(seed)).choice(rows_a, size=n_test, replace=False)
+    if test_rows is None:
+        n_test = min(max(2, round(len(rows_a) * test_fraction)), len(rows_a) - 2)
+        test_rows = np.random.default_rng(check_seed(seed)).choice(rows_a, size=n_test, replace=False)
+    else:
+        test_rows = np.intersect1d(np.asarray(test_rows, dtype=np.int64), rows_a)
+        if not 2 <= len(test_rows) <= len(rows_a) - 2:
+            raise ValueError(f"test_rows must hold at least 2 paired items and leave 2 for training; {len(test_rows)} "
+                             f"of the {len(rows_a)} paired items are held out")
     is_test = np.isin(pairs[:, 0], test_rows)
     leaks = np.isin(pairs[:, 1], pairs[is_test, 1])
     return pairs[~is_test & ~leaks], pairs[is_test]
@@ -263,6 +271,7 @@ def align_pretrained(
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
     test_fraction: float = 0.2,
+    held_out: Any = None,
     seed: int = 0,
     ks: Sequence[int] = (1, 5, 10),
     n_resamples: int = 1000,
@@ -296,6 +305,10 @@ def align_pretrained(
     test_fraction, seed
         The held-out share of first-modality items (:func:`split_by_items`, fixed by ``seed``); the seed also fixes
         the heads' initialisation, the batch order and the bootstrap.
+    held_out : str or array-like, optional
+        A fixed held-out set instead of the seeded draw: the name of a metadata column of the first modality whose
+        value ``"test"`` marks held-out items (the media sets' ``split``), a boolean mask over its rows, or row
+        indices.
     ks, n_resamples
         R@K cut-offs; bootstrap resamples of the queries for the 95% intervals.
     curve_sizes : sequence of int, "auto" or None
@@ -333,7 +346,8 @@ def align_pretrained(
     check_int(dim, "dim")
     check_int(hidden, "hidden", allow_none=True)
     fa, fb, all_pairs, names, meta_a, meta_b = _read_inputs(a, b, pairs, modalities)
-    train_pairs, test_pairs = split_by_items(all_pairs, test_fraction, seed)  # pairs in sorted order
+    train_pairs, test_pairs = split_by_items(all_pairs, test_fraction, seed,  # pairs in sorted order
+                                             test_rows=_held_out_rows(held_out, meta_a, len(fa)))
     ta, tb = np.unique(train_pairs[:, 0]), np.unique(train_pairs[:, 1])
     mean_a, std_a = fa[ta].mean(0), fa[ta].std(0)
     mean_b, std_b = fb[tb].mean(0), fb[tb].std(0)
@@ -477,3 +491,22 @@ def _curve_sizes(curve_sizes: Any, n_train: int) -> list[int]:
             raise InvalidParameterError(f"curve_sizes must be 'auto', None or a sequence of ints, got {curve_sizes!r}")
         return sorted({max(2, n_train // d) for d in (8, 4, 2, 1)})
     return [check_int(n, "curve_sizes", low=2, high=n_train) for n in curve_sizes]
+
+
+def _held_out_rows(held_out: Any, metadata: pl.DataFrame | None, n: int) -> np.ndarray | None:
+    if held_out is None:
+        return None
+    if isinstance(held_out, str):
+        if metadata is None or held_out not in metadata.columns:
+            columns = None if metadata is None else metadata.columns
+            raise ValueError(f"held_out={held_out!r} names no metadata column of the first modality (columns: "
+                             f"{columns}); pass a column whose value 'test' marks held-out items, a mask or rows")
+        return np.flatnonzero((metadata[held_out] == "test").to_numpy())
+    arr = np.asarray(held_out)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise ValueError(f"a held_out mask needs one entry per row of the first modality ({n}), got {arr.shape}")
+        return np.flatnonzero(arr)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu" or (arr.size and (arr.min() < 0 or arr.max() >= n)):
+        raise ValueError(f"held_out must be a column name, a boolean mask or row indices in [0, {n}), got {held_out!r}")
+    return arr
