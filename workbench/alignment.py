@@ -102,7 +102,7 @@ class AlignmentResult:
     def summary(self) -> str:
         """Sentences stating the findings, computed from this run's numbers."""
         lines = []
-        k = int(self.retrieval["k"].min())
+        k = int(self.retrieval["k"].to_numpy().min())
         for direction in self.retrieval["direction"].unique(maintain_order=True):
             after = self.retrieval.filter((pl.col("stage") == "after") & (pl.col("direction") == direction)
                                           & (pl.col("k") == k)).row(0, named=True)
@@ -146,7 +146,7 @@ def chance_recall(n_relevant: Any, gallery: int, k: int) -> float:
 
     Examples
     --------
-    >>> chance_recall([1, 1], gallery=100, k=1)
+    >>> round(chance_recall([1, 1], gallery=100, k=1), 4)
     0.01
     >>> round(chance_recall([2], gallery=10, k=3), 4)   # 1 - (8*7*6) / (10*9*8)
     0.5333
@@ -334,8 +334,8 @@ def align_pretrained(
     >>> z = rng.normal(size=(400, 8))
     >>> image = np.tanh(z @ rng.normal(size=(8, 24))) + 0.1 * rng.normal(size=(400, 24))
     >>> text = z @ rng.normal(size=(8, 16))
-    >>> result = align_pretrained(image, text, modalities=("image", "text"), dim=16, epochs=20, batch_size=64,
-    ...                           curve_sizes=None, probe=False, progress=False)
+    >>> result = align_pretrained(image, text, modalities=("image", "text"), dim=16, epochs=10, batch_size=64,
+    ...                           n_resamples=200, curve_sizes=None, probe=False, progress=False)
     >>> r1, lo, hi = result.recall(1, "image → text")
     >>> bool(lo > 10 * result.retrieval["chance"][0])
     True

@@ -392,7 +392,7 @@ class PretrainedTower(nn.Module):
         if isinstance(unfreeze_last, bool) or not isinstance(unfreeze_last, int) or unfreeze_last < 0:
             raise ValueError(f"unfreeze_last must be an int >= 0 (blocks to fine-tune), got {unfreeze_last!r}")
         object.__setattr__(self, "encoder", encoder)
-        model = getattr(encoder, "model", None)
+        model: Any = getattr(encoder, "model", None)
         if isinstance(getattr(model, "features", None), nn.Sequential):
             self.kind, blocks = "image", list(model.features)
         elif hasattr(_transformer(model), "encoder"):
@@ -473,7 +473,7 @@ def _transformer(st_model: Any) -> Any:
         return None
 
 
-def _run_layers(bert: Any, layers: Sequence[nn.Module], hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _run_layers(bert: Any, layers: Any, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     from transformers.masking_utils import create_bidirectional_mask
 
     full = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden, attention_mask=mask.long())
