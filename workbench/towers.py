@@ -195,6 +195,8 @@ class FeatureHead(nn.Module):
                 self.net = nn.Linear(in_dim, dim)
 
     def prepare(self, features: Any) -> torch.Tensor:
+        if isinstance(features, torch.Tensor) and features.ndim == 2:  # already prepared
+            return features.float()
         arr = np.array(features, dtype=np.float32)  # a writable copy (torch refuses read-only arrays)
         if arr.ndim != 2:
             raise ValueError(f"features must be (N, D), got shape {arr.shape}")
