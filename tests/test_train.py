@@ -125,6 +125,17 @@ def test_studies_run_over_sizes_seeds_and_temperatures(rng):
     assert table.equals(again)
 
 
+def test_learning_curve_takes_prepared_tensors_as_arrays(rng):
+    """Prepared torch tensors (as workbench.alignment.align_towers passes them) give the numpy arrays' curve."""
+    a, b = _toy(rng, n=120)
+    val = ValidationSet(a[100:], b[100:])
+    make = lambda s: _trainer(seed=s, epochs=2)  # noqa: E731
+    runs_np, _ = learning_curve(make, a[:100], b[:100], val, sizes=[30, 100], seeds=[0], progress=False)
+    runs_t, _ = learning_curve(make, torch.from_numpy(a[:100]), torch.from_numpy(b[:100]), val, sizes=[30, 100],
+                               seeds=[0], progress=False)
+    assert runs_np.equals(runs_t)
+
+
 def test_bad_arguments(rng):
     a, b = _toy(rng, n=20)
     with pytest.raises(ValueError, match="row-paired"):

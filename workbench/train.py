@@ -427,6 +427,6 @@ def _non_empty(values: Any, name: str) -> list[Any]:
 
 
 def _take(items: Any, idx: np.ndarray) -> Any:
-    if isinstance(items, np.ndarray):
+    if isinstance(items, np.ndarray) or hasattr(items, "index_select"):  # numpy arrays and torch tensors
         return items[idx]
     return [items[i] for i in idx]
