@@ -8,7 +8,10 @@ Array inputs are L2-normalised first.
 
 The package has three parts: the metrics (``_metrics``), the gap-shift engine :class:`ShiftedGap` that evaluates
 ``GapShift(delta)`` for many deltas from one similarity matrix (``_shift``, used by the GapExplorer panel), and the
-CLIP loss with the loss landscape over a shift (``_landscape``).
+CLIP loss with the loss landscape over a shift (``_landscape``). Beside them: what the gap changes
+(:func:`consequences`, :func:`consequences_trace`: clustering, stability, mixed-collection and intra-modal search;
+``_consequences``), where it sits (:func:`gap_decomposition`, :func:`conformity`; ``_decomposition``) and the gap
+between every two modalities of one item pool (:func:`gap_matrix`; ``_nmodal``).
 
 :func:`gap_report` gathers every metric; the others compute one each. Sources:
 
@@ -23,6 +26,8 @@ CLIP loss with the loss landscape over a shift (``_landscape``).
 
 from __future__ import annotations
 
+from workbench.gap._consequences import clustering_scores, consequences, consequences_trace, ndcg_at_k
+from workbench.gap._decomposition import conformity, conformity_frame, gap_decomposition
 from workbench.gap._landscape import (
     DEFAULT_DELTAS,
     clip_loss,
@@ -53,8 +58,18 @@ from workbench.gap._shift import (
     ShiftResult,
     recall_keys,
 )
+from workbench.gap._nmodal import gap_matrix
 
 __all__ = [
+    # what the gap changes (consequences), its decomposition, the N-modality matrix
+    "clustering_scores",
+    "conformity",
+    "conformity_frame",
+    "consequences",
+    "consequences_trace",
+    "gap_decomposition",
+    "gap_matrix",
+    "ndcg_at_k",
     "DEFAULT_DELTAS",
     "MAX_EXACT_ROWS",
     "GapReport",
