@@ -53,23 +53,14 @@ from workbench.gap._metrics import (
     rmg_from_cosines,
     uniformity,
 )
+from workbench.gap._nmodal import gap_matrix
 from workbench.gap._shift import (
     ShiftedGap,
     ShiftResult,
     recall_keys,
 )
-from workbench.gap._nmodal import gap_matrix
 
 __all__ = [
-    # what the gap changes (consequences), its decomposition, the N-modality matrix
-    "clustering_scores",
-    "conformity",
-    "conformity_frame",
-    "consequences",
-    "consequences_trace",
-    "gap_decomposition",
-    "gap_matrix",
-    "ndcg_at_k",
     "DEFAULT_DELTAS",
     "MAX_EXACT_ROWS",
     "GapReport",
@@ -78,16 +69,24 @@ __all__ = [
     "alignment",
     "centroid_distance",
     "clip_loss",
+    "clustering_scores",
+    "conformity",
+    "conformity_frame",
+    "consequences",
+    "consequences_trace",
     "core_metrics",
     "cosine_histograms",
+    "gap_decomposition",
     "gap_dimensions",
     "gap_loss_landscape",
+    "gap_matrix",
     "gap_report",
     "gap_shares",
     "gap_vector",
     "intra_modality_cosine",
     "mean_matched_cosine",
     "mean_unmatched_cosine",
+    "ndcg_at_k",
     "paired_distance",
     "paired_items",
     "recall_keys",
