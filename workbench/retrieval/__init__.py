@@ -8,11 +8,13 @@ id, one direction or a GPU to the streamed evaluator (``_stream``).
 
 Modules: ``_blocks`` (score-block shapes and the matmul), ``_rows`` (arrays and stores as streams of unit rows),
 ``_ranking`` (the engine, devices), ``_memory`` (in-memory entry points), ``_stream`` (stores, relevance by id, one
-direction), ``_stats`` (recall@k, bootstrap intervals, the paired test).
+direction), ``_stats`` (recall@k, bootstrap intervals, the paired test), ``_ledger`` (the per-query flip ledger
+between two systems, with an exact McNemar test).
 """
 
 from __future__ import annotations
 
+from workbench.retrieval._ledger import FlipLedger, flip_ledger, mcnemar_exact, ranks_from_scores
 from workbench.retrieval._memory import (
     evaluate_queries,
     evaluate_retrieval,
@@ -38,15 +40,19 @@ __all__ = [
     "DIRECTIONS",
     "MAX_SCORE_BYTES",
     "PARALLEL_ABOVE",
+    "FlipLedger",
     "RankResult",
     "bootstrap_ci",
     "count_at_least",
     "evaluate_queries",
     "evaluate_retrieval",
     "first_relevant_ranks",
+    "flip_ledger",
     "matched_ranks",
+    "mcnemar_exact",
     "paired_bootstrap_test",
     "per_query_ranks",
+    "ranks_from_scores",
     "recall_at_k",
     "resolve_device",
 ]
