@@ -192,3 +192,20 @@ def test_search_metrics_are_invariant_to_a_rotation_of_the_shared_space(seed: in
     two = _values(consequences(rotated, labels=labels, n_boot=5))
     for key in keys:
         assert one[key] == pytest.approx(two[key], abs=1e-9), key
+
+
+def test_r_at_1_and_top_k_equal_the_retrieval_engine_and_numpy(rng) -> None:
+    from workbench.gap._mixed import argmax_both, top_k
+    from workbench.retrieval import per_query_ranks
+
+    a, b = rng.normal(size=(30, 8)), rng.normal(size=(45, 8))
+    pairs = [(i % 30, i) for i in range(45)]  # 15 images with two captions
+    paired = PairedEmbeddings.from_arrays(a, b, pairs=pairs)
+    out = _values(consequences(paired, n_clusters=3, n_boot=5))
+    assert out["a_to_b_R@1"] == pytest.approx(np.mean(per_query_ranks(a, b, pairs).ranks <= 1))
+    assert out["b_to_a_R@1"] == pytest.approx(np.mean(per_query_ranks(b, a, [(j, i) for i, j in pairs]).ranks <= 1))
+    scores = np.round(rng.normal(size=(20, 50)), 1).astype(np.float32)  # many ties
+    expected = np.stack([np.lexsort((np.arange(50), -row))[:7] for row in scores])  # by score, then position
+    assert np.array_equal(top_k(scores, 7), expected)
+    rows, cols = argmax_both(scores)
+    assert np.array_equal(rows, scores.argmax(axis=1)) and np.array_equal(cols, scores.argmax(axis=0))

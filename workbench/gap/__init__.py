@@ -26,7 +26,7 @@ between every two modalities of one item pool (:func:`gap_matrix`; ``_nmodal``).
 
 from __future__ import annotations
 
-from workbench.gap._consequences import clustering_scores, consequences, consequences_trace, ndcg_at_k
+from workbench.gap._consequences import clustering_scores, consequences, consequences_trace
 from workbench.gap._decomposition import conformity, conformity_frame, gap_decomposition
 from workbench.gap._landscape import (
     DEFAULT_DELTAS,
@@ -53,6 +53,7 @@ from workbench.gap._metrics import (
     rmg_from_cosines,
     uniformity,
 )
+from workbench.gap._mixed import ndcg_at_k
 from workbench.gap._nmodal import gap_matrix
 from workbench.gap._shift import (
     ShiftedGap,

@@ -48,12 +48,10 @@ from workbench._params import check_int, check_number, check_seed
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
 from workbench.gap._metrics import paired_items
+from workbench.gap._mixed import Relevance, argmax_both, side_search
 from workbench.gap._shift import ShiftedGap
 
-__all__ = ["clustering_scores", "consequences", "consequences_trace", "ndcg_at_k"]
-
-_BLOCK = 2048
-
+__all__ = ["clustering_scores", "consequences", "consequences_trace"]
 
 # -- scores from a contingency table ------------------------------------------------------------------------------
 def _entropy(counts: np.ndarray, total: float) -> float:
@@ -117,41 +115,6 @@ def clustering_scores(clusters: Any, labels: Any, weights: Any = None) -> dict[s
     return _table_scores(table)
 
 
-# -- NDCG@k -------------------------------------------------------------------------------------------------------
-def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per-query NDCG@k with binary relevance (NaN for a query with no relevant item).
-
-    ``scores`` and ``relevant`` are (Q x G); an entry of ``-inf`` in ``scores`` leaves that item out (the query
-    itself). Items are taken by decreasing score (ties by position). Equal to scikit-learn's ``ndcg_score`` on
-    untied scores (the tests check it).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ndcg_at_k(np.array([[0.9, 0.5, 0.1]]), np.array([[False, True, False]]), k=2).round(4).tolist()
-    [0.6309]
-    """
-    k = check_int(k, "k")
-    scores = np.asarray(scores, dtype=np.float64)
-    relevant = np.asarray(relevant, dtype=bool) & np.isfinite(scores)
-    kk = min(k, scores.shape[1])
-    top = _top_k(scores, kk)
-    discounts = 1.0 / np.log2(np.arange(2, kk + 2))
-    dcg = (np.take_along_axis(relevant, top, axis=1) * discounts).sum(axis=1)
-    n_rel = relevant.sum(axis=1)
-    ideal = np.concatenate([[0.0], np.cumsum(discounts)])[np.minimum(n_rel, kk)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_rel > 0, dcg / ideal, np.nan)
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's k highest scores, best first (ties by position)."""
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
-        np.tile(np.arange(scores.shape[1]), (len(scores), 1))
-    order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)
-    return np.take_along_axis(part, order, axis=1)
-
-
 # -- the embeddings after a corrector -----------------------------------------------------------------------------
 def _corrected(paired: PairedEmbeddings, corrector: Any) -> tuple[np.ndarray, np.ndarray]:
     if corrector is None:
@@ -186,11 +149,14 @@ class _Setup:
         n_a, n_b = len(self.rows_a), len(self.rows_b)
         if n_a < 2 or n_b < 2:
             raise ValueError(f"paired needs at least 2 paired items per modality, got {n_a} and {n_b}")
-        self.partner = np.zeros((n_a, n_b), dtype=bool)
-        self.partner[self.pairs[:, 0], self.pairs[:, 1]] = True
+        from scipy import sparse
+
+        self.incidence = sparse.csr_matrix((np.ones(len(self.pairs)), (self.pairs[:, 0], self.pairs[:, 1])),
+                                           shape=(n_a, n_b))
         self.labels_a = self.labels_b = None
         if labels is not None:
             self.labels_a, self.labels_b = self._item_labels(labels)
+        self.relevance = Relevance(self.pairs, n_a, n_b, self.labels_a, self.labels_b)
         n_classes = None if self.labels_a is None else len(np.unique(np.concatenate([self.labels_a, self.labels_b])))
         if n_clusters is None:
             n_clusters = n_classes if n_classes is not None and n_classes >= 2 else 10
@@ -227,56 +193,44 @@ def _unit32(x: np.ndarray) -> np.ndarray:
     return unit_rows64(x, "embeddings").astype(np.float32)
 
 
-def _top1(q: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.argmax(q[s:s + _BLOCK] @ g.T, axis=1) for s in range(0, len(q), _BLOCK)])
-
-
 def _int8(x: np.ndarray) -> np.ndarray:
     scale = np.float32(np.abs(x).max() / 127.0)
     return np.clip(np.rint(x / scale), -127, 127).astype(np.float32) * scale
 
 
-def _search(q: np.ndarray, own: np.ndarray, other: np.ndarray, rel_own: np.ndarray, rel_other: np.ndarray,
-            k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mixed search: per-query NDCG@k and own-modality share of the top k (the query is row i of ``own``)."""
-    ndcg, own_share = np.empty(len(q)), np.empty(len(q))
-    for s in range(0, len(q), _BLOCK):
-        e = min(s + _BLOCK, len(q))
-        scores = np.concatenate([q[s:e] @ own.T, q[s:e] @ other.T], axis=1).astype(np.float64)
-        scores[np.arange(e - s), np.arange(s, e)] = -np.inf
-        rel = np.concatenate([rel_own[s:e], rel_other[s:e]], axis=1)
-        ndcg[s:e] = ndcg_at_k(scores, rel, k)
-        top = _top_k(scores, min(k, scores.shape[1] - 1))
-        own_share[s:e] = (top < len(own)).mean(axis=1)
-    return ndcg, own_share
+def _top1_both(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 of every a row among b's rows and of every b row among a's (ties: the first), from one matmul."""
+    return argmax_both(a @ b.T)
 
 
-def _intra(q: np.ndarray, gallery: np.ndarray, rel: np.ndarray, k: int) -> np.ndarray:
-    out = np.empty(len(q))
-    for s in range(0, len(q), _BLOCK):
-        e = min(s + _BLOCK, len(q))
-        scores = (q[s:e] @ gallery.T).astype(np.float64)
-        scores[np.arange(e - s), np.arange(s, e)] = -np.inf
-        out[s:e] = ndcg_at_k(scores, rel[s:e], k)
-    return out
+def _hits_at_1(s: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R@1 hits both ways with the pessimistic tie rule of :mod:`workbench.retrieval`: a query's rank is 1 + the
+    irrelevant items scoring at least its best relevant score."""
+    ia, jb = pairs[:, 0], pairs[:, 1]
+    rel = s[ia, jb]
+    out = []
+    for axis, q, n in ((1, ia, s.shape[0]), (0, jb, s.shape[1])):
+        best = np.full(n, -np.inf, dtype=np.float32)
+        np.maximum.at(best, q, rel)
+        reach = (s >= (best[:, None] if axis == 1 else best[None, :])).sum(axis=axis)
+        reach -= np.bincount(q, weights=rel >= best[q], minlength=n).astype(np.int64)
+        out.append((reach == 0).astype(np.float64))
+    return out[0], out[1]
 
 
 def _evaluate(setup: _Setup, a_all: np.ndarray, b_all: np.ndarray) -> list[tuple[str, str, Any, Any]]:
     """(metric, description, per-unit values or a clustering, resample kind) for one corrected set."""
     from sklearn.cluster import KMeans
 
-    from workbench.retrieval import per_query_ranks
-
     s, k, p = setup, setup.k, setup.paired
     ma, mb = p.modalities
     a, b = _unit32(np.asarray(a_all)[s.rows_a]), _unit32(np.asarray(b_all)[s.rows_b])
     rows: list[tuple[str, str, Any, Any]] = []
-    ranks_a = per_query_ranks(a, b, s.pairs).ranks
-    ranks_b = per_query_ranks(b, a, s.pairs[:, ::-1]).ranks
-    rows += [("a_to_b_R@1", f"R@1 {ma}->{mb}", (ranks_a <= 1).astype(float), "a"),
-             ("b_to_a_R@1", f"R@1 {mb}->{ma}", (ranks_b <= 1).astype(float), "b")]
-    # joint clustering of the pooled items
-    pooled = np.concatenate([a, b])
+    s_ab = a @ b.T
+    hits_a, hits_b = _hits_at_1(s_ab, s.pairs)
+    rows += [("a_to_b_R@1", f"R@1 {ma}->{mb}", hits_a, "a"), ("b_to_a_R@1", f"R@1 {mb}->{ma}", hits_b, "b")]
+    # joint clustering of the pooled items (float64: scikit-learn's float32 path upcasts block by block)
+    pooled = np.concatenate([a, b]).astype(np.float64)
     clusters = KMeans(s.n_clusters, n_init=1, random_state=s.seed).fit_predict(pooled)
     ca, cb = clusters[: len(a)], clusters[len(a):]
     for key, what in (("v_measure", "V-measure"), ("ari", "ARI"), ("nmi", "NMI")):
@@ -287,58 +241,63 @@ def _evaluate(setup: _Setup, a_all: np.ndarray, b_all: np.ndarray) -> list[tuple
     rows.append(("pair_co_clustered", f"share of pairs whose {ma} and {mb} share a cluster",
                  (ca[s.pairs[:, 0]] == cb[s.pairs[:, 1]]).astype(float), "pairs"))
     # stability of top-1 retrieval
-    top_ab, top_ba = _top1(a, b), _top1(b, a)
-    na, nb = _unit32(a + s.noise_a), _unit32(b + s.noise_b)
-    qa, qb = _int8(a), _int8(b)
-    for key, (pa, pb) in (("noise", (na, nb)), ("int8", (qa, qb))):
-        rows.append((f"flip_{key}_a_to_b", f"top-1 flips {ma}->{mb} under {key}",
-                     (_top1(pa, pb) != top_ab).astype(float), "a"))
-        rows.append((f"flip_{key}_b_to_a", f"top-1 flips {mb}->{ma} under {key}",
-                     (_top1(pb, pa) != top_ba).astype(float), "b"))
-    # relevance
-    if s.labels_a is not None:
-        rel_aa = s.labels_a[:, None] == s.labels_a[None, :]
-        rel_bb = s.labels_b[:, None] == s.labels_b[None, :]
-        rel_ab = s.labels_a[:, None] == s.labels_b[None, :]
-    else:
-        pm = s.partner.astype(np.float32)
-        rel_aa, rel_bb, rel_ab = (pm @ pm.T) > 0, (pm.T @ pm) > 0, s.partner
-    for side, q, own, other, r_own, r_other, m in (("a", a, a, b, rel_aa, rel_ab, ma),
-                                                    ("b", b, b, a, rel_bb, rel_ab.T, mb)):
-        ndcg, share = _search(q, own, other, r_own, r_other, k)
-        rows.append((f"mixed_ndcg@{k}_{side}", f"NDCG@{k} of {m} queries over {ma}+{mb}", ndcg, side))
-        rows.append((f"mixed_own_share_{side}", f"share of {m} in the top {k} of {m} queries over {ma}+{mb}",
-                     share, side))
-    # intra-modal, direct and through the partner in the other modality
-    inc = s.partner.astype(np.float64)
-    via_a = _unit32(inc @ b.astype(np.float64))  # each a item's partner: the mean of its b rows
-    via_b = _unit32(inc.T @ a.astype(np.float64))
+    top_ab, top_ba = argmax_both(s_ab)
+    for key, (pa, pb) in (("noise", (_unit32(a + s.noise_a), _unit32(b + s.noise_b))), ("int8", (_int8(a), _int8(b)))):
+        moved_ab, moved_ba = _top1_both(pa, pb)
+        rows.append((f"flip_{key}_a_to_b", f"top-1 flips {ma}->{mb} under {key}", (moved_ab != top_ab) * 1.0, "a"))
+        rows.append((f"flip_{key}_b_to_a", f"top-1 flips {mb}->{ma} under {key}", (moved_ba != top_ba) * 1.0, "b"))
+    # mixed-collection and intra-modal search (direct, and through the partner in the other modality)
     intra_defined = s.labels_a is not None or not p.is_one_to_one
-    for side, other_side, q_direct, q_via, gallery, rel, m, om in (("a", "b", a, via_a, a, rel_aa, ma, mb),
-                                                                  ("b", "a", b, via_b, b, rel_bb, mb, ma)):
-        direct = _intra(q_direct, gallery, rel, k) if intra_defined else None
-        via = _intra(q_via, gallery, rel, k) if intra_defined else None
-        rows.append((f"intra_direct_ndcg@{k}_{side}", f"NDCG@{k} {m}->{m} direct", direct, side))
-        rows.append((f"intra_via_{other_side}_ndcg@{k}_{side}", f"NDCG@{k} {m}->{m} through {om}", via, side))
+    inc = s.incidence
+    via_a = _unit32(inc @ b.astype(np.float64)) if intra_defined else None  # each a item's partner: mean b row
+    via_b = _unit32(inc.T @ a.astype(np.float64)) if intra_defined else None
+    for side, other_side, own, s_other, via, m, om in (("a", "b", a, s_ab, via_a, ma, mb),
+                                                       ("b", "a", b, np.ascontiguousarray(s_ab.T), via_b, mb, ma)):
+        found = side_search(own, s_other, s.relevance, side, other_side, k, via=via)
+        rows.append((f"mixed_ndcg@{k}_{side}", f"NDCG@{k} of {m} queries over {ma}+{mb}", found["mixed_ndcg"], side))
+        rows.append((f"mixed_own_share_{side}", f"share of {m} in the top {k} of {m} queries over {ma}+{mb}",
+                     found["own_share"], side))
+        rows.append((f"intra_direct_ndcg@{k}_{side}", f"NDCG@{k} {m}->{m} direct",
+                     found["direct_ndcg"] if intra_defined else None, side))
+        rows.append((f"intra_via_{other_side}_ndcg@{k}_{side}", f"NDCG@{k} {m}->{m} through {om}",
+                     found.get("via_ndcg"), side))
     return rows
+
+
+def _cluster_boots(setup: _Setup, clusters: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Every clustering score of every resample, one contingency table per resample."""
+    s = setup
+    c, n_c = _codes(clusters, "clusters")
+    lab, n_l = _codes(labels, "labels")
+    code = c * n_l + lab
+    n_a = len(s.rows_a)
+    out: dict[str, list[float]] = {}
+    for i in range(s.n_boot):
+        weights = np.concatenate([np.bincount(s.boot_a[i], minlength=n_a), np.bincount(s.boot_b[i],
+                                                                                      minlength=len(c) - n_a)])
+        table = np.bincount(code, weights=weights, minlength=n_c * n_l).reshape(n_c, n_l)
+        for key, value in _table_scores(table).items():
+            out.setdefault(key, []).append(value)
+    return {key: np.array(values) for key, values in out.items()}
 
 
 def _summarise(setup: _Setup, rows: list[tuple[str, str, Any, Any]]) -> pl.DataFrame:
     s = setup
     out: dict[str, list[Any]] = {"metric": [], "value": [], "low": [], "high": [], "description": []}
+    cache: dict[str, tuple[dict[str, float], dict[str, np.ndarray]]] = {}
     for metric, description, values, kind in rows:
         value = low = high = None
         if values is not None and kind == "cluster":
             ca, cb, key = values
+            against = "modality" if key == "modality" else "labels"
+            if against not in cache:
+                lab = (np.concatenate([np.zeros(len(ca), np.int64), np.ones(len(cb), np.int64)])
+                       if against == "modality" else np.concatenate([s.labels_a, s.labels_b]))
+                clusters = np.concatenate([ca, cb])
+                cache[against] = (clustering_scores(clusters, lab), _cluster_boots(s, clusters, lab))
             score = "homogeneity" if key == "modality" else key
-            lab = (np.concatenate([np.zeros(len(ca), np.int64), np.ones(len(cb), np.int64)]) if key == "modality"
-                   else np.concatenate([s.labels_a, s.labels_b]))
-            clusters = np.concatenate([ca, cb])
-            value = clustering_scores(clusters, lab)[score]
-            boots = np.array([clustering_scores(clusters, lab, np.concatenate([
-                np.bincount(s.boot_a[i], minlength=len(ca)), np.bincount(s.boot_b[i], minlength=len(cb))]))[score]
-                for i in range(s.n_boot)])
-            low, high = np.percentile(boots, [2.5, 97.5])
+            value = cache[against][0][score]
+            low, high = np.percentile(cache[against][1][score], [2.5, 97.5])
         elif values is not None:
             v = np.asarray(values, dtype=np.float64)
             idx = {"a": s.boot_a, "b": s.boot_b, "pairs": s.boot_p}[kind]

@@ -23,9 +23,10 @@ import numpy as np
 import polars as pl
 
 from workbench._params import check_int, check_seed
+from workbench._validation import unit_rows64
 from workbench.data import MultimodalEmbeddings
-from workbench.gap._consequences import _search, _unit32
 from workbench.gap._metrics import paired_items
+from workbench.gap._mixed import Relevance, side_search
 
 __all__ = ["gap_matrix"]
 
@@ -82,7 +83,7 @@ def gap_matrix(mm: MultimodalEmbeddings, *, k: int = 10, n_boot: int = 200, seed
     for n, (q, g) in enumerate(permutations(mm.modalities, 2)):
         paired = mm.pair(q, g)
         items_q, items_g, pairs = paired_items(paired)
-        uq, ug = _unit32(items_q), _unit32(items_g)
+        uq, ug = (unit_rows64(x, what).astype(np.float32) for x, what in ((items_q, q), (items_g, g)))
         rng = np.random.default_rng([seed, n])
         boot_q = rng.integers(0, len(uq), size=(n_boot, len(uq)))
         boot_g = rng.integers(0, len(ug), size=(n_boot, len(ug)))
@@ -95,10 +96,8 @@ def gap_matrix(mm: MultimodalEmbeddings, *, k: int = 10, n_boot: int = 200, seed
         rows.append((q, g, "centroid_distance", cd, *_interval(boot_cd), len(uq)))
         hits = (per_query_ranks(uq, ug, pairs).ranks <= 1).astype(np.float64)
         rows.append((q, g, "R@1", float(hits.mean()), *_interval(hits[boot_q].mean(axis=1)), len(uq)))
-        partner = np.zeros((len(uq), len(ug)), dtype=bool)
-        partner[pairs[:, 0], pairs[:, 1]] = True
-        pm = partner.astype(np.float32)
-        ndcg, share = _search(uq, uq, ug, (pm @ pm.T) > 0, partner, k)
+        found = side_search(uq, uq @ ug.T, Relevance(pairs, len(uq), len(ug)), "a", "b", k)
+        ndcg, share = found["mixed_ndcg"], found["own_share"]
         rows.append((q, g, "own_share", float(share.mean()), *_interval(share[boot_q].mean(axis=1)), len(uq)))
         expected = (len(uq) - 1) / (len(uq) - 1 + len(ug))
         rows.append((q, g, "own_share_expected", expected, expected, expected, len(uq)))
