@@ -209,3 +209,22 @@ def test_r_at_1_and_top_k_equal_the_retrieval_engine_and_numpy(rng) -> None:
     assert np.array_equal(top_k(scores, 7), expected)
     rows, cols = argmax_both(scores)
     assert np.array_equal(rows, scores.argmax(axis=1)) and np.array_equal(cols, scores.argmax(axis=0))
+
+
+def test_the_gap_explorer_readout_follows_the_slider_and_the_corrector(rng) -> None:
+    from workbench.panels import GapExplorer
+
+    paired, labels = _classes(rng, n=90, gap=1.5, noise=0.3)
+    explorer = GapExplorer(paired)
+    readout = explorer.show_consequences(labels=labels, max_pairs=60, n_boot=10)
+    sample = paired.subset(np.sort(np.random.default_rng(0).choice(90, size=60, replace=False)))
+    explorer.delta = 0.5  # the readout equals consequences on its sample with GapShift fitted on all pairs
+    expected = consequences(sample, labels=labels[np.sort(np.random.default_rng(0).choice(90, 60, replace=False))],
+                            corrector=GapShift(delta=0.5).fit(paired), n_boot=10)
+    np.testing.assert_allclose(readout.frame["value"].to_numpy(), expected["value"].to_numpy(), atol=1e-9)
+    explorer.corrector = "MeanCenter"
+    assert readout.values == _values(consequences(sample, labels=readout.labels,
+                                                  corrector=explorer.fitted_["MeanCenter"], n_boot=10))
+    assert "clusters split by modality" in readout.html() and "sample of 60 of 90" in readout.html()
+    with pytest.raises(ValueError, match="one label per pair"):
+        explorer.show_consequences(labels=labels[:5])
