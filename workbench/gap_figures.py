@@ -63,8 +63,8 @@ def gap_decomposition_figure(paired: PairedEmbeddings, *, ks: Sequence[int] = (1
              (f"spread of {ma} (tr S)", [parts["spread_a"], 0.0], PALETTE[0]),
              (f"spread of {mb} (tr S)", [parts["spread_b"], 0.0], PALETTE[1]),
              ("covariance term", [0.0, parts["frechet_covariance_term"]], PALETTE[4])]
-    for name, values, colour in stack:
-        fig.add_trace(go.Bar(x=bars, y=values, name=name, marker_color=colour, legendgroup="parts"), row=1, col=2)
+    for name, heights, colour in stack:
+        fig.add_trace(go.Bar(x=bars, y=heights, name=name, marker_color=colour, legendgroup="parts"), row=1, col=2)
     shares = [parts[f"gap_top{k}_share"] for k in ks]
     fig.add_trace(go.Scatter(x=list(ks), y=shares, mode="lines+markers", name="top-k share of ||gap||²",
                              line={"color": PALETTE[5]}), row=1, col=3)

@@ -137,7 +137,7 @@ class Relevance:
     def __init__(self, pairs: np.ndarray, n_a: int, n_b: int, labels_a: np.ndarray | None = None,
                  labels_b: np.ndarray | None = None) -> None:
         self.n = {"a": n_a, "b": n_b}
-        self.labels = None if labels_a is None else {"a": labels_a, "b": labels_b}
+        self.labels = None if labels_a is None or labels_b is None else {"a": labels_a, "b": labels_b}
         if self.labels is None:
             from scipy import sparse
 
