@@ -217,3 +217,16 @@ def test_bad_input_names_the_problem():
         similarity_matrix({"a": a, "b": a[:10]})
     with pytest.raises(ValueError, match="no spread"):
         cka(np.ones((5, 3)), a[:5])
+
+
+def test_compiled_null_equals_the_numpy_permutation_path():
+    from workbench.similarity._metrics import _cknna_cross, _null_cknna_cross, _null_overlap, _overlap
+
+    a, b = _related(n=70, noise=1.0, seed=8)
+    sa, sb = _prepare(_unit(a), 6), _prepare(_unit(b), 6)
+    rng = np.random.default_rng(0)
+    perms = np.stack([rng.permutation(70) for _ in range(12)])
+    assert _null_overlap(sa, sb, perms).tolist() == pytest.approx(
+        [_overlap(sa, sb, p).mean() / 6 for p in perms], abs=1e-12)
+    assert _null_cknna_cross(sa, sb, perms).tolist() == pytest.approx(
+        [_cknna_cross(sa, sb, p) for p in perms], rel=1e-10, abs=1e-15)

@@ -22,6 +22,15 @@ How the intervals are made (and why):
   ``centroid_gap_above_noise`` answer that question with a bias-corrected estimate, a bootstrap interval that
   covers the true gap, and a sign-flip null; see :func:`centroid_gap`.
 - The modality probe gets no interval (it is already cross-validated, and refitting it 1,000 times is slow).
+
+Many systems at once (``significance=True``): every corrector's held-out hits are compared with ``none``'s by the
+exact McNemar test, Holm-adjusted over the correctors (``<metric>_p``, ``<metric>_p_holm``); every pair of rows is
+compared for the ranx-style letters (``system``, ``<metric>_sig``: :func:`workbench.retrieval.significance_letters`,
+shown as superscripts by :func:`workbench.export.to_latex`); and ``<metric>_mde`` is the power note, the smallest
+change a paired test on this many held-out queries detects at 80% power
+(:func:`workbench.retrieval.detectable_difference`). Re-rankers (:class:`workbench.correct.rerankers.ReRanker`:
+NNN, QBNorm, DBNorm) are evaluated the same way: their banks are fitted on the training pairs, their scores rank the
+held-out queries, and the embeddings (so the gap metrics) are those of ``none``.
 """
 
 from __future__ import annotations
@@ -33,9 +42,18 @@ import numpy as np
 import polars as pl
 
 from workbench._params import InvalidParameterError, check_int, check_ints, check_seed
+from workbench.correct.rerankers import ReRanker
 from workbench.data import PairedEmbeddings
 from workbench.gap import gap_report, paired_items
-from workbench.retrieval import count_at_least, first_relevant_ranks
+from workbench.retrieval import (
+    count_at_least,
+    detectable_difference,
+    first_relevant_ranks,
+    holm,
+    mcnemar_exact,
+    ranks_from_scores,
+    significance_letters,
+)
 
 __all__ = ["centroid_gap", "compare_correctors", "mixed_index_report", "split_pairs"]
 
@@ -76,14 +94,46 @@ def _name(corrector: Any) -> str:
     return " ".join(repr(corrector).split())
 
 
-def _transformed(corrector: Any | None, train: PairedEmbeddings, test: PairedEmbeddings) -> PairedEmbeddings:
+def _transformed(corrector: Any | None, train: PairedEmbeddings, test: PairedEmbeddings
+                 ) -> tuple[PairedEmbeddings, Any]:
+    """The held-out pairs as the corrector leaves them, and the fitted corrector (None for none)."""
     if corrector is None:
-        return test
+        return test, None
     from sklearn.base import clone
 
+    if isinstance(corrector, ReRanker):  # it changes the scores, not the embeddings; its banks: training items
+        return test, clone(corrector).fit(train)
     fitted = clone(corrector).fit(*train.matched())
     a2, b2 = fitted.transform(test.a.vectors, test.b.vectors)
-    return PairedEmbeddings.from_arrays(a2, b2, modalities=test.modalities, pairs=test.pairs)
+    return PairedEmbeddings.from_arrays(a2, b2, modalities=test.modalities, pairs=test.pairs), fitted
+
+
+def _ranks(fitted: Any, moved: PairedEmbeddings) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out ranks both ways: the engine's on the embeddings, or from a re-ranker's scores (same tie rule)."""
+    if isinstance(fitted, ReRanker):
+        return (ranks_from_scores(fitted.scores(moved.a.vectors, moved.b.vectors, query_modality="a"), moved.pairs),
+                ranks_from_scores(fitted.scores(moved.b.vectors, moved.a.vectors, query_modality="b"),
+                                  moved.pairs[:, ::-1]))
+    return (first_relevant_ranks(moved.a.vectors, moved.b.vectors, moved.pairs),
+            first_relevant_ranks(moved.b.vectors, moved.a.vectors, moved.pairs[:, ::-1]))
+
+
+def _significance(rows: list[dict[str, Any]], hits: dict[str, list[np.ndarray]]) -> None:
+    """Add the McNemar p-values against none (raw and Holm-adjusted), the letters and the power note to rows."""
+    for i, row in enumerate(rows):
+        row["system"] = chr(ord("a") + i)
+    for metric, per_system in hits.items():
+        base = per_system[0]
+        p = [np.nan] + [mcnemar_exact(int(np.sum(h & ~base)), int(np.sum(base & ~h))) for h in per_system[1:]]
+        adjusted = holm(p)
+        letters = significance_letters(np.stack(per_system))
+        for i, (row, h) in enumerate(zip(rows, per_system, strict=True)):
+            discordance = float(np.mean(h != base))
+            row[f"{metric}_p"] = None if i == 0 else p[i]
+            row[f"{metric}_p_holm"] = None if i == 0 else float(adjusted[i])
+            row[f"{metric}_sig"] = letters[i]
+            row[f"{metric}_mde"] = (detectable_difference(len(base), discordance) if i and discordance > 0
+                                    else None)
 
 
 def _percentiles(samples: np.ndarray) -> tuple[float, float]:
@@ -242,6 +292,7 @@ def compare_correctors(
     n_resamples: int = 1000,
     probe: bool = True,
     progress: bool = True,
+    significance: bool = True,
 ) -> pl.DataFrame:
     """Fit each corrector on training pairs and evaluate it on held-out pairs, with 95% intervals.
 
@@ -250,8 +301,10 @@ def compare_correctors(
     paired : PairedEmbeddings
         Split by :func:`split_pairs` (by items of ``a``, so no image is on both sides).
     correctors : sequence of estimators, or a mapping of name to estimator
-        Objects with ``fit(a, b)`` and ``transform(a, b)`` (see :mod:`workbench.correct`); each is cloned before
-        fitting. Unnamed ones are named by their repr, e.g. ``GapShift(delta=0.5)``.
+        Objects with ``fit(a, b)`` and ``transform(a, b)`` (see :mod:`workbench.correct`), or re-rankers
+        (:class:`~workbench.correct.rerankers.ReRanker`: NNN, QBNorm, DBNorm; fitted on the training pairs' items,
+        scoring the held-out queries); each is cloned before fitting. Unnamed ones are named by their repr, e.g.
+        ``GapShift(delta=0.5)``.
     test_fraction, seed
         The split (seeded), also the seed of the resamples.
     ks : R@K cut-offs.
@@ -261,6 +314,13 @@ def compare_correctors(
         Include the modality probe (no interval).
     progress : bool, default True
         One progress bar over the correctors (``tqdm.auto``: a widget in notebooks), naming the one in work.
+    significance : bool, default True
+        Add the paired tests for many systems at once (module docstring): ``system`` (a letter per row) and for each
+        retrieval metric ``m``: ``m_p`` (exact McNemar p-value against ``none`` on the held-out queries),
+        ``m_p_holm`` (Holm-adjusted over the correctors), ``m_sig`` (the letters of the rows this row beats,
+        Holm over all pairs of rows, two-sided 5%) and ``m_mde`` (the smallest change of ``m`` detectable at 80%
+        power by that test with this many queries and this row's share of queries that disagree with ``none``;
+        Connor 1987). None for the ``none`` row.
 
     Returns
     -------
@@ -296,6 +356,9 @@ def compare_correctors(
     names = [n for n, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(f"corrector names must be distinct, got {names}; pass a dict of name -> corrector")
+    if significance and len(named) > 26:
+        raise ValueError(f"significance letters name at most 26 rows (none and 25 correctors), got {len(named)}; pass "
+                         "significance=False")
     train, test = split_pairs(paired, test_fraction, seed)
     ma, mb = test.modalities if test.modalities[0] != test.modalities[1] else ("a", "b")
 
@@ -309,11 +372,12 @@ def compare_correctors(
 
     from tqdm.auto import tqdm
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    all_hits: dict[str, list[np.ndarray]] = {}
     with tqdm(total=len(named), desc="compare correctors", unit="corrector", disable=not progress) as bar:
         for name, corrector in named:
             bar.set_description_str(f"compare correctors: {name}")
-            moved = _transformed(corrector, train, test)
+            moved, fitted = _transformed(corrector, train, test)
             row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
             point = gap_report(moved, probe=probe, seed=seed)
             if moved.is_one_to_one:  # arrays skip building a PairedEmbeddings per half-sample (same values)
@@ -335,15 +399,17 @@ def compare_correctors(
                 row.update(_gap_estimate(groups, n_resamples, seed))
             else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
                 row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
-            a_ranks = first_relevant_ranks(moved.a.vectors, moved.b.vectors, moved.pairs)
-            b_ranks = first_relevant_ranks(moved.b.vectors, moved.a.vectors, moved.pairs[:, ::-1])
+            a_ranks, b_ranks = _ranks(fitted, moved)
             for label, ranks, boot in ((f"{ma}_to_{mb}", a_ranks, boot_a), (f"{mb}_to_{ma}", b_ranks, boot_b)):
                 for k in ks:
+                    all_hits.setdefault(f"{label}_R@{k}", []).append(ranks <= k)
                     hits = (ranks <= k).astype(np.float64)
                     row[f"{label}_R@{k}"] = float(hits.mean())
                     row[f"{label}_R@{k}_lo"], row[f"{label}_R@{k}_hi"] = _percentiles(hits[boot].mean(axis=1))
             rows.append(row)
             bar.update(1)
+    if significance:
+        _significance(rows, all_hits)
     return pl.DataFrame(rows)
 
 

@@ -23,6 +23,18 @@ attributes end in ``_``; ``get_params``, ``set_params`` and :func:`sklearn.base.
   Effects, One Trigger: On the Modality Gap, Object Bias, and Information Imbalance in Contrastive
   Vision-Language Models", ICLR 2025).
 
+Beside them, the module :mod:`workbench.correct.rerankers` holds three hubness-reducing re-rankers that change the
+query-gallery *scores* rather than the embeddings, from reference banks of training embeddings (base class
+``ReRanker``: ``fit(a, b)`` then ``scores(queries, gallery, query_modality="a")``; they are not in
+:data:`ALL_CORRECTORS`, which holds the embedding maps):
+
+- ``NNN`` -- Nearest Neighbor Normalization (Chowdhury et al., EMNLP 2024).
+- ``QBNorm`` -- querybank normalisation, dynamic inverted softmax (Bogolin et al., CVPR 2022).
+- ``DBNorm`` -- dual query- and gallery-bank normalisation (Wang et al., EMNLP 2023).
+
+:func:`workbench.compare.compare_correctors` evaluates both kinds on held-out pairs (a re-ranker's banks hold
+training items only).
+
 The package holds the shared base class and input checks (``_base``), the maps built from each modality's own
 statistics, blind to the pairing (``_moments``: GapShift, MeanCenter, Standardize, ProjectOutGap,
 AblateGapDimensions), and the maps learned from the pairs (``_paired``: Procrustes, LinearAdapter).

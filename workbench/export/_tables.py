@@ -1,7 +1,8 @@
 """Metric tables for papers: :func:`to_latex` (booktabs) and :func:`to_markdown`.
 
 Both format tables such as the output of :func:`workbench.compare.compare_correctors`, folding ``m_lo`` / ``m_hi``
-columns into ``m`` as ``value ± half-width``.
+columns into ``m`` as ``value ± half-width``, and a string column ``m_sig`` (significance letters, as ranx marks the
+runs each run beats) into ``m`` as a superscript.
 """
 
 from __future__ import annotations
@@ -97,6 +98,16 @@ def _interval(value: Any, lo: Any, hi: Any, digits: int, style: str) -> str:
     return f"${v} \\pm {_number(half, digits)}$" if style == "latex" else f"{v} ± {_number(half, digits)}"
 
 
+def _superscript(cell: str, letters: Any, style: str) -> str:
+    """``cell`` with the significance letters as a superscript (none for a missing or empty value)."""
+    if _missing(letters) or not str(letters):
+        return cell
+    if style == "markdown":
+        return f"{cell}<sup>{markdown_escape(str(letters))}</sup>"
+    sup = "^{\\mathrm{" + latex_escape(str(letters)) + "}}"
+    return f"{cell[:-1]}{sup}$" if cell.endswith("$") else f"{cell}${sup}$"
+
+
 def _table_cells(table: Any, digits: int, intervals: bool, style: str) -> tuple[list[str], list[bool], list[list[str]]]:
     if not isinstance(table, pl.DataFrame):
         raise TypeError(
@@ -119,6 +130,10 @@ def _table_cells(table: Any, digits: int, intervals: bool, style: str) -> tuple[
                 "interval needs lo <= hi (swapped columns?)"
             )
     hidden = {f"{c}_{side}" for c in folded for side in ("lo", "hi")}
+    # significance letters fold into their metric as a superscript
+    lettered = [c for c in names if f"{c}_sig" in names and table.schema[f"{c}_sig"] == pl.String
+                and table.schema[c].is_numeric()]
+    hidden |= {f"{c}_sig" for c in lettered}
     columns = [c for c in names if c not in hidden or c in folded]
     numeric = [table.schema[c].is_numeric() for c in columns]
     rows = []
@@ -126,9 +141,10 @@ def _table_cells(table: Any, digits: int, intervals: bool, style: str) -> tuple[
         cells = []
         for c in columns:
             if c in folded and intervals:
-                cells.append(_interval(row[c], row[f"{c}_lo"], row[f"{c}_hi"], digits, style))
+                cell = _interval(row[c], row[f"{c}_lo"], row[f"{c}_hi"], digits, style)
             else:
-                cells.append(_cell(row[c], digits, style))
+                cell = _cell(row[c], digits, style)
+            cells.append(_superscript(cell, row[f"{c}_sig"], style) if c in lettered else cell)
         rows.append(cells)
     return columns, numeric, rows
 
@@ -148,6 +164,10 @@ def to_markdown(table: pl.DataFrame, *, digits: int = 3, intervals: bool = True)
         Decimals of floats (integers are written as they are).
     intervals : bool, default True
         False drops the ``_lo`` / ``_hi`` columns and writes the values alone.
+
+    A string column ``m_sig`` beside a numeric ``m`` (the significance letters of
+    :func:`workbench.compare.compare_correctors`: the rows, by their ``system`` letter, that this row beats) is
+    written into ``m`` as a superscript, ``0.552 ± 0.021<sup>bc</sup>``, and not as a column of its own.
 
     Returns
     -------
@@ -194,7 +214,8 @@ def to_latex(table: pl.DataFrame, *, caption: str | None = None, label: str | No
     special characters escaped (:func:`latex_escape`), and a row that starts with ``[`` or ``*`` gets ``{}`` before
     it (else LaTeX reads it as an argument of the ``\\`` or rule above); missing values are ``--`` (an en dash);
     negative numbers are in math mode so the minus is a minus sign; numeric columns are right-aligned (``r``),
-    others ``l``.
+    others ``l``. Significance letters (a string column ``m_sig`` beside ``m``) become a superscript of ``m``, as
+    ranx writes them: ``$0.552 \pm 0.021^{\mathrm{bc}}$``.
 
     Parameters
     ----------

@@ -6,7 +6,8 @@ within-modality cosines, uniformity) use each paired item once -- with five capt
 weigh five times in its centroid -- while paired terms (matched cosine, paired distance, alignment) use every pair.
 Array inputs are L2-normalised first.
 
-The package has three parts: the metrics (``_metrics``), the gap-shift engine :class:`ShiftedGap` that evaluates
+The package has four parts: the metrics (``_metrics``), cross-modal hubness (``_hubness``: k-occurrence skewness,
+hubs and anti-hubs; optional keys of :func:`gap_report`), the gap-shift engine :class:`ShiftedGap` that evaluates
 ``GapShift(delta)`` for many deltas from one similarity matrix (``_shift``, used by the GapExplorer panel), and the
 CLIP loss with the loss landscape over a shift (``_landscape``). Beside them: what the gap changes
 (:func:`consequences`, :func:`consequences_trace`: clustering, stability, mixed-collection and intra-modal search;
@@ -20,6 +21,8 @@ between every two modalities of one item pool (:func:`gap_matrix`; ``_nmodal``).
 - Schrodi, Hoffmann, Argus, Fischer, Brox. *Two Effects, One Trigger: On the Modality Gap, Object Bias, and
   Information Imbalance in Contrastive Vision-Language Models.* ICLR 2025 (L2I paired distance, relative modality
   gap, the few dimensions that carry the gap).
+- Radovanović, Nanopoulos, Ivanović. *Hubs in Space: Popular Nearest Neighbors in High-Dimensional Data.* JMLR
+  2010 (k-occurrence skewness, hubs, anti-hubs).
 - Wang, Isola. *Understanding Contrastive Representation Learning through Alignment and Uniformity on the
   Hypersphere.* ICML 2020 (alignment, uniformity).
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from workbench.gap._consequences import clustering_scores, consequences, consequences_trace
 from workbench.gap._decomposition import conformity, conformity_frame, gap_decomposition
+from workbench.gap._hubness import hubness, k_occurrence
 from workbench.gap._landscape import (
     DEFAULT_DELTAS,
     clip_loss,
@@ -84,7 +88,9 @@ __all__ = [
     "gap_report",
     "gap_shares",
     "gap_vector",
+    "hubness",
     "intra_modality_cosine",
+    "k_occurrence",
     "mean_matched_cosine",
     "mean_unmatched_cosine",
     "ndcg_at_k",

@@ -16,6 +16,7 @@ import polars as pl
 from workbench._params import check_int, check_ints, check_number, check_seed
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
+from workbench.gap._hubness import hubness
 
 __all__ = [
     "GapReport",
@@ -378,6 +379,7 @@ def gap_report(
     probe: bool = True,
     max_rows: int = MAX_EXACT_ROWS,
     seed: int = 0,
+    hubness_k: int | None = None,
 ) -> GapReport:
     """Every gap metric of a paired set, in one dict.
 
@@ -391,6 +393,9 @@ def gap_report(
         Above this many items per modality the O(N^2) uniformity terms use a seeded subsample (said in ``notes``).
     seed : int
         Seed of the subsample and the probe's folds.
+    hubness_k : int, optional
+        Also report cross-modal hubness at this k (:func:`workbench.gap.hubness`: ``k_skewness_a``/``_b``,
+        ``hubs_*``, ``hub_occurrence_*``, ``antihubs_*``, ``antihub_occurrence_*``, ``robinhood_*``).
 
     Returns
     -------
@@ -451,6 +456,8 @@ def gap_report(
             notes["modality_probe_accuracy"] = str(result.reason)
     for k in (1, 5, 20):
         values[f"gap_top{k}_share"] = float(cumulative[min(k, len(cumulative)) - 1])
+    if hubness_k is not None:
+        values.update(hubness(v.items_a, v.items_b, k=hubness_k))
     return GapReport(values, notes)
 
 

@@ -9,12 +9,21 @@ id, one direction or a GPU to the streamed evaluator (``_stream``).
 Modules: ``_blocks`` (score-block shapes and the matmul), ``_rows`` (arrays and stores as streams of unit rows),
 ``_ranking`` (the engine, devices), ``_memory`` (in-memory entry points), ``_stream`` (stores, relevance by id, one
 direction), ``_stats`` (recall@k, bootstrap intervals, the paired test), ``_ledger`` (the per-query flip ledger
-between two systems, with an exact McNemar test).
+between two systems with an exact McNemar test; Holm adjustment, significance letters and the detectable
+difference for many systems).
 """
 
 from __future__ import annotations
 
-from workbench.retrieval._ledger import FlipLedger, flip_ledger, mcnemar_exact, ranks_from_scores
+from workbench.retrieval._ledger import (
+    FlipLedger,
+    detectable_difference,
+    flip_ledger,
+    holm,
+    mcnemar_exact,
+    ranks_from_scores,
+    significance_letters,
+)
 from workbench.retrieval._memory import (
     evaluate_queries,
     evaluate_retrieval,
@@ -44,10 +53,12 @@ __all__ = [
     "RankResult",
     "bootstrap_ci",
     "count_at_least",
+    "detectable_difference",
     "evaluate_queries",
     "evaluate_retrieval",
     "first_relevant_ranks",
     "flip_ledger",
+    "holm",
     "matched_ranks",
     "mcnemar_exact",
     "paired_bootstrap_test",
@@ -55,4 +66,5 @@ __all__ = [
     "ranks_from_scores",
     "recall_at_k",
     "resolve_device",
+    "significance_letters",
 ]

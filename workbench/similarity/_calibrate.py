@@ -4,8 +4,8 @@ and the N x N matrix over several encoders of one item pool.
 The null follows Algorithm 1 of Gröger, Wen, Brbić ("Revisiting the Platonic Representation Hypothesis: An
 Aristotelian View", ICML 2026) as the ``calibrated-similarity`` package implements it (``calibrate``): b's rows are
 permuted K times, which breaks the item correspondence and keeps each set's own geometry. Permutations re-index the
-precomputed neighbour lists (mutual kNN, CKNNA: O(n k^2) each) or the centred features (CKA: one d_a x d_b product
-each) instead of recomputing the metric from scratch.
+precomputed neighbour lists (mutual kNN, CKNNA: O(n k^2) each, in a numba kernel parallel over permutations) or the
+centred features (CKA: one d_a x d_b product each) instead of recomputing the metric from scratch.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from workbench._params import check_choice, check_int, check_number, check_seed
+from workbench._validation import as_matrix
 from workbench.similarity._metrics import (
     _cka_from,
     _cknna_cross,
@@ -26,6 +27,8 @@ from workbench.similarity._metrics import (
     _hsic_u,
     _hsic_u_parts,
     _knn,
+    _null_cknna_cross,
+    _null_overlap,
     _overlap,
     _pair,
     _prepare,
@@ -113,9 +116,9 @@ class _Scorer:
 
     def null(self, perms: np.ndarray) -> np.ndarray:
         if self.metric == "mutual_knn":
-            return np.array([_overlap(self.sa, self.sb, p).mean() / self.sa.k for p in perms])
+            return _null_overlap(self.sa, self.sb, perms)
         if self.metric == "cknna":
-            return np.array([_cknna_cross(self.sa, self.sb, p) / self.norm for p in perms])
+            return _null_cknna_cross(self.sa, self.sb, perms) / self.norm
         cross = _cross_norms(self.fa, self.fb, perms)
         if self.metric == "cka":
             return cross / self.norm
@@ -192,6 +195,12 @@ def _sub_side(full: _Side, cand: tuple[np.ndarray, np.ndarray] | None, h: np.nda
     return _Side(x, idx, val, _reverse_slots(idx))
 
 
+def _width(k: int, n: int) -> int:
+    """Neighbours kept per item for the half-samples: the first k of them inside a half-sample are almost always
+    among the first 4k + 20 (a shortfall is recomputed exactly)."""
+    return min(n - 1, 4 * k + 20)
+
+
 def _interval(metric: str, sa: _Side, sb: _Side, n_bootstrap: int, confidence: float, rng: np.random.Generator,
               observed: float, bar: Any) -> tuple[float, float]:
     n = sa.n
@@ -201,8 +210,8 @@ def _interval(metric: str, sa: _Side, sb: _Side, n_bootstrap: int, confidence: f
                          "n_bootstrap=0")
     cands: list[tuple[np.ndarray, np.ndarray] | None] = [None, None]
     if metric in _KNN_METRICS:
-        width = min(n - 1, 4 * sa.k + 20)
-        cands = [_knn(sa.x, width), _knn(sb.x, width)]
+        width = _width(sa.k, n)
+        cands = [s.cand if s.cand is not None and s.cand[0].shape[1] >= width else _knn(s.x, width) for s in (sa, sb)]
     values = np.empty(n_bootstrap)
     for r in range(n_bootstrap):
         h = np.sort(rng.choice(n, size=half, replace=False))
@@ -306,7 +315,9 @@ def calibrated(
             n_bootstrap = 0  # a user metric gets no interval (documented)
     else:
         name = check_choice(metric, "metric", METRICS)
-        sa, sb = _pair(a, b, k if name in _KNN_METRICS else None, min_rows=2 if name == "cka" else 4)
+        knn = name in _KNN_METRICS
+        width = _width(k, len(as_matrix(b, "b"))) if knn and n_bootstrap and isinstance(k, int) else None
+        sa, sb = _pair(a, b, k if knn else None, min_rows=2 if name == "cka" else 4, width=width)
         scorer, n = _Scorer(name, sa, sb), sa.n
     rng = np.random.default_rng(seed)
     from tqdm.auto import tqdm

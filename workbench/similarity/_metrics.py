@@ -35,6 +35,7 @@ class _Side:
     idx: np.ndarray | None = None  # (n, k) the k nearest other items, best first
     val: np.ndarray | None = None  # (n, k) their cosines
     rev: np.ndarray | None = None  # (n, k) slot of i in idx[idx[i, s]], or -1 when j does not list i
+    cand: tuple[np.ndarray, np.ndarray] | None = None  # a longer neighbour list (indices, cosines), when asked for
 
     @property
     def n(self) -> int:
@@ -85,15 +86,18 @@ def _reverse_slots(idx: np.ndarray, block: int = 4096) -> np.ndarray:
     return rev
 
 
-def _prepare(ux: np.ndarray, k: int | None) -> _Side:
-    """A side from unit rows; with k (already checked to be in [1, n - 1]) its neighbour lists too."""
+def _prepare(ux: np.ndarray, k: int | None, width: int | None = None) -> _Side:
+    """A side from unit rows; with k (already checked to be in [1, n - 1]) its neighbour lists too, and with
+    ``width`` > k a longer list of ``min(width, n - 1)`` neighbours from the same pass (``cand``)."""
     if k is None:
         return _Side(ux)
-    idx, val = _knn(ux, k)
-    return _Side(ux, idx, val, _reverse_slots(idx))
+    wide = max(k, min(width or 0, len(ux) - 1))
+    cidx, cval = _knn(ux, wide)
+    idx, val = np.ascontiguousarray(cidx[:, :k]), np.ascontiguousarray(cval[:, :k])
+    return _Side(ux, idx, val, _reverse_slots(idx), (cidx, cval) if wide > k else None)
 
 
-def _pair(a: Any, b: Any, k: int | None, *, min_rows: int = 2) -> tuple[_Side, _Side]:
+def _pair(a: Any, b: Any, k: int | None, *, min_rows: int = 2, width: int | None = None) -> tuple[_Side, _Side]:
     if hasattr(a, "pairs") and hasattr(a, "matched"):
         raise TypeError("a must be one embedding set (N x D); for the two modalities of a PairedEmbeddings pass "
                         "p.matched() as a, b")
@@ -105,7 +109,7 @@ def _pair(a: Any, b: Any, k: int | None, *, min_rows: int = 2) -> tuple[_Side, _
         raise ValueError(f"a and b need at least {min_rows} items, got {len(sa)}")
     if k is not None:
         k = check_int(k, "k", high=len(sa) - 1)
-    return _prepare(sa, k), _prepare(sb, k)
+    return _prepare(sa, k, width), _prepare(sb, k, width)
 
 
 # -- mutual kNN --------------------------------------------------------------------------------------------------
@@ -313,3 +317,98 @@ def cknna(a: Any, b: Any, k: int = 10) -> float:
     """
     sa, sb = _pair(a, b, k, min_rows=4)
     return float(_cknna_cross(sa, sb) / _cknna_norms(sa, sb))
+
+
+# -- the permutation null, compiled: every permutation in one pass over the neighbour lists -----------------------
+def _null_overlap_kernel(idx_a, idx_b, perms, out):  # pragma: no cover - compiled by numba
+    # out[p] = sum_i #{s : perm[idx_a[i, s]] in idx_b[perm[i]]} for b's rows permuted by perm = perms[p]
+    n_perms, n = perms.shape
+    k = idx_a.shape[1]
+    for p in _prange(n_perms):
+        perm = perms[p]
+        total = 0
+        for i in range(n):
+            row = idx_b[perm[i]]
+            for s in range(k):
+                c = perm[idx_a[i, s]]
+                for t in range(k):
+                    if row[t] == c:
+                        total += 1
+                        break
+        out[p] = total
+
+
+def _null_cknna_kernel(idx_a, val_a, rev_a, idx_b, val_b, perms, out):  # pragma: no cover - compiled by numba
+    # out[p] = the unbiased HSIC of K and L[perm, perm], both masked to the mutual kNN pairs (see _hsic_u_sparse)
+    n_perms, n = perms.shape
+    k = idx_a.shape[1]
+    for p in _prange(n_perms):
+        perm = perms[p]
+        keep = np.zeros((n, k), dtype=np.bool_)
+        lv = np.zeros((n, k))
+        for i in range(n):
+            row = perm[i]
+            for s in range(k):
+                c = perm[idx_a[i, s]]
+                for t in range(k):
+                    if idx_b[row, t] == c:
+                        keep[i, s] = True
+                        lv[i, s] = val_b[row, t]
+                        break
+        col_k = np.zeros(n)
+        row_l = np.zeros(n)
+        trace = 0.0
+        sum_k = 0.0
+        sum_l = 0.0
+        for i in range(n):
+            for s in range(k):
+                if keep[i, s]:
+                    j = idx_a[i, s]
+                    kv = val_a[i, s]
+                    sum_k += kv
+                    sum_l += lv[i, s]
+                    col_k[j] += kv
+                    row_l[i] += lv[i, s]
+                    r = rev_a[i, s]
+                    if r >= 0 and keep[j, r]:
+                        trace += kv * lv[i, s]
+        cross = 0.0
+        for j in range(n):
+            cross += col_k[j] * row_l[j]
+        out[p] = (trace + sum_k * sum_l / ((n - 1) * (n - 2)) - 2.0 * cross / (n - 2)) / (n * (n - 3))
+
+
+def _prange(n):  # pragma: no cover - replaced by numba.prange when compiled
+    return range(n)
+
+
+_KERNELS: dict[str, Any] = {}
+
+
+def _kernel(name: str) -> Any:
+    """A null kernel, compiled once per process (cached on disk), parallel over permutations."""
+    if name not in _KERNELS:
+        import numba
+
+        globals()["_prange"] = numba.prange
+        jit = numba.njit(parallel=True, cache=True, fastmath=False)
+        _KERNELS["overlap"] = jit(_null_overlap_kernel)
+        _KERNELS["cknna"] = jit(_null_cknna_kernel)
+    return _KERNELS[name]
+
+
+def _null_overlap(sa: _Side, sb: _Side, perms: np.ndarray) -> np.ndarray:
+    """Mutual kNN of a against b[perm] for every row of ``perms``."""
+    assert sa.idx is not None and sb.idx is not None
+    out = np.zeros(len(perms), dtype=np.int64)
+    _kernel("overlap")(sa.idx, sb.idx, np.ascontiguousarray(perms, dtype=np.int64), out)
+    return out / (sa.n * sa.k)
+
+
+def _null_cknna_cross(sa: _Side, sb: _Side, perms: np.ndarray) -> np.ndarray:
+    """The CKNNA numerator of a against b[perm] for every row of ``perms``."""
+    assert sa.idx is not None and sb.idx is not None and sa.val is not None and sb.val is not None
+    assert sa.rev is not None
+    out = np.zeros(len(perms))
+    _kernel("cknna")(sa.idx, sa.val, sa.rev, sb.idx, sb.val, np.ascontiguousarray(perms, dtype=np.int64), out)
+    return out
