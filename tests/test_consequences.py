@@ -228,3 +228,9 @@ def test_the_gap_explorer_readout_follows_the_slider_and_the_corrector(rng) -> N
     assert "clusters split by modality" in readout.html() and "sample of 60 of 90" in readout.html()
     with pytest.raises(ValueError, match="one label per pair"):
         explorer.show_consequences(labels=labels[:5])
+
+
+def test_sets_too_large_for_the_score_matrices_are_refused_with_a_way_out() -> None:
+    big = PairedEmbeddings.from_arrays(np.ones((17_000, 2)) + np.arange(2), np.ones((17_000, 2)))
+    with pytest.raises(ValueError, match=r"paired.sample\(n\)"):
+        consequences(big)

@@ -149,6 +149,9 @@ class _Setup:
         n_a, n_b = len(self.rows_a), len(self.rows_b)
         if n_a < 2 or n_b < 2:
             raise ValueError(f"paired needs at least 2 paired items per modality, got {n_a} and {n_b}")
+        if n_a * n_b * 4 > 1 << 30:
+            raise ValueError(f"{n_a} x {n_b} paired items need score matrices over 1 GiB each; pass paired.sample(n) "
+                             "(intervals come from the bootstrap, so a sample of 10,000 pairs is plenty)")
         from scipy import sparse
 
         self.incidence = sparse.csr_matrix((np.ones(len(self.pairs)), (self.pairs[:, 0], self.pairs[:, 1])),
