@@ -354,8 +354,19 @@ def consequences(
     Returns
     -------
     polars.DataFrame
-        One row per metric (names in the module docstring): ``metric``, ``value``, 95% ``low`` and ``high``,
-        ``description`` (null values where undefined).
+        One row per metric: ``metric``, ``value``, 95% ``low`` and ``high``, ``description`` (null values where
+        undefined). The metrics (formulas in full in ``workbench.gap._consequences``' module docstring):
+
+        - ``a_to_b_R@1``, ``b_to_a_R@1``: share of queries whose rank is 1 (1 + irrelevant items scoring at least
+          the best relevant one);
+        - ``cluster_v_measure`` ``2hc/(h+c)`` (Rosenberg & Hirschberg 2007), ``cluster_ari`` (Hubert & Arabie 1985),
+          ``cluster_nmi`` ``I/((H(L)+H(C))/2)`` of k-means on the pooled items vs labels (Grassucci et al., ICLR
+          2026); ``cluster_modality_homogeneity`` ``I(M;C)/H(M)`` vs modality; ``pair_co_clustered``;
+        - ``flip_noise_*``, ``flip_int8_*``: share of queries whose top-1 item changes (Chowers et al., CVPR 2026);
+        - ``mixed_ndcg@k_*`` ``DCG@k / IDCG@k`` and ``mixed_own_share_*`` over a gallery of both modalities
+          (GR-CLIP, 2025);
+        - ``intra_direct_ndcg@k_*``, ``intra_via_*_ndcg@k_*``: within-modality search by the query or by its
+          partner in the other modality (Mistretta et al., ICLR 2025).
 
     Examples
     --------
