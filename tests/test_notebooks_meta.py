@@ -23,6 +23,7 @@ EXPECTED = (
     "06_audio_text",
     "07_bring_your_own_data",
     "08_at_scale",
+    "09_what_the_gap_changes",
 )
 SMALL_LINE = 'SMALL = os.environ.get("WORKBENCH_SMALL", "0") == "1"'
 #: Venues and years that mark a citation of the paper behind a method.

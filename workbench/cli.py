@@ -118,7 +118,7 @@ def _report(args: argparse.Namespace) -> int:
 
     names: list[str] = []
     for name in args.dataset:
-        names.extend(datasets.names() if name == "all" else [datasets.builtin.resolve(name).name])
+        names.extend(datasets.names() if name == "all" else [datasets.resolve(name)])
     names = list(dict.fromkeys(names))
     paths = list({os.path.abspath(path): path for path in args.embeddings}.values())  # each file once
     inputs = [(name, name) for name in names]

@@ -9,7 +9,10 @@ Array inputs are L2-normalised first.
 The package has four parts: the metrics (``_metrics``), cross-modal hubness (``_hubness``: k-occurrence skewness,
 hubs and anti-hubs; optional keys of :func:`gap_report`), the gap-shift engine :class:`ShiftedGap` that evaluates
 ``GapShift(delta)`` for many deltas from one similarity matrix (``_shift``, used by the GapExplorer panel), and the
-CLIP loss with the loss landscape over a shift (``_landscape``).
+CLIP loss with the loss landscape over a shift (``_landscape``). Beside them: what the gap changes
+(:func:`consequences`, :func:`consequences_trace`: clustering, stability, mixed-collection and intra-modal search;
+``_consequences``), where it sits (:func:`gap_decomposition`, :func:`conformity`; ``_decomposition``) and the gap
+between every two modalities of one item pool (:func:`gap_matrix`; ``_nmodal``).
 
 :func:`gap_report` gathers every metric; the others compute one each. Sources:
 
@@ -26,6 +29,8 @@ CLIP loss with the loss landscape over a shift (``_landscape``).
 
 from __future__ import annotations
 
+from workbench.gap._consequences import clustering_scores, consequences, consequences_trace
+from workbench.gap._decomposition import conformity, conformity_frame, gap_decomposition
 from workbench.gap._hubness import hubness, k_occurrence
 from workbench.gap._landscape import (
     DEFAULT_DELTAS,
@@ -52,6 +57,8 @@ from workbench.gap._metrics import (
     rmg_from_cosines,
     uniformity,
 )
+from workbench.gap._mixed import ndcg_at_k
+from workbench.gap._nmodal import gap_matrix
 from workbench.gap._shift import (
     ShiftedGap,
     ShiftResult,
@@ -67,10 +74,17 @@ __all__ = [
     "alignment",
     "centroid_distance",
     "clip_loss",
+    "clustering_scores",
+    "conformity",
+    "conformity_frame",
+    "consequences",
+    "consequences_trace",
     "core_metrics",
     "cosine_histograms",
+    "gap_decomposition",
     "gap_dimensions",
     "gap_loss_landscape",
+    "gap_matrix",
     "gap_report",
     "gap_shares",
     "gap_vector",
@@ -79,6 +93,7 @@ __all__ = [
     "k_occurrence",
     "mean_matched_cosine",
     "mean_unmatched_cosine",
+    "ndcg_at_k",
     "paired_distance",
     "paired_items",
     "recall_keys",

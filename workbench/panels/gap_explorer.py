@@ -24,6 +24,7 @@ from workbench.data import PairedEmbeddings
 from workbench.gap import ShiftedGap, ShiftResult, core_metrics
 from workbench.panels._base import Panel
 from workbench.panels._colors import OKABE_ITO
+from workbench.panels._consequences import ConsequencesReadout
 
 __all__ = ["GapExplorer", "metric_css_class"]
 
@@ -158,7 +159,13 @@ class GapExplorer(Panel):
         self.last_update_seconds = 0.0
         self._ui: dict[str, Any] = {}
         self._syncing = False
+        self.consequences: ConsequencesReadout | None = None  # see show_consequences
         self._update()
+
+    def show_consequences(self, labels: Any = None, **kwargs: Any) -> ConsequencesReadout:
+        """What the gap changes beside R@K, following the slider: a :class:`ConsequencesReadout` (display it)."""
+        self.consequences = ConsequencesReadout(self, labels=labels, **kwargs)
+        return self.consequences
 
     # -- corrector handling ---------------------------------------------------------------------------------------
     def _register(self, corrector: Any) -> str:
@@ -270,6 +277,8 @@ class GapExplorer(Panel):
                     self.paired, a2, b2, ks=self.ks, uniformity_rows=self.uniformity_rows, seed=self.seed,
                     pca=self.pca)
             self._result = self._results[self._corrector]
+        if self.consequences is not None:
+            self.consequences.update()
         self._probe = None
         self.notes["modality_probe_accuracy"] = "not computed: call compute_probe() (or press 'modality probe')"
         self._refresh_widget()
