@@ -264,7 +264,7 @@ class DeviceImageBatch:
         for step in steps[:cut]:
             if isinstance(step, T.Resize | T.CenterCrop):
                 self.steps.append(step)
-            elif getattr(step, "__name__", "") != "_convert_to_rgb":  # images are RGB already
+            elif not _is_rgb_step(step):  # images are RGB already
                 raise ValueError(f"image_decode='device' cannot run the transform step {step!r} on tensors; use "
                                  "image_decode='pil'")
         mean = tail[0].mean if tail else (0.0, 0.0, 0.0)
@@ -310,6 +310,11 @@ class DeviceImageBatch:
             images.append(image)
         batch = torch.stack(images).to(torch.float32).div_(255)
         return batch.sub_(self.mean.to(batch.device)).div_(self.std.to(batch.device))
+
+
+def _is_rgb_step(step: Any) -> bool:
+    """open_clip's convert-to-RGB steps (``MaybeConvertMode``, older ``_convert_to_rgb``)."""
+    return type(step).__name__ == "MaybeConvertMode" or getattr(step, "__name__", "") == "_convert_to_rgb"
 
 
 def _encoded_bytes(item: Any) -> bytes | None:
