@@ -206,7 +206,7 @@ class ContrastiveTrainer:
         device_type = torch.device(self.device).type
         # fused AdamW on CUDA: one kernel per step, and it takes the fp16 scaler's inf check without a host sync
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay,
-                                      **({"fused": True} if device_type == "cuda" else {}))
+                                      fused=True if device_type == "cuda" else None)
         autocast = _autocast(device_type, self.precision)
         scaler = torch.amp.GradScaler(device_type) if self.precision == "fp16" else None
         generator = torch.Generator().manual_seed(self.seed)

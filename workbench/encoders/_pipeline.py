@@ -161,7 +161,8 @@ class BatchPipeline:
 
         with warnings.catch_warnings():  # more workers than cores is the user's call, not a warning per encode
             warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
-            loader = DataLoader(self.dataset, batch_size=None, shuffle=False, num_workers=self.num_workers,
+            dataset: Any = self.dataset  # a map-style dataset (__len__, __getitem__), as DataLoader takes
+            loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=self.num_workers,
                                 pin_memory=self.pin_memory, prefetch_factor=self.prefetch, persistent_workers=False)
             self._iterator = iter(loader)
         try:

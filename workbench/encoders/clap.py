@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.encoders._pipeline import check_num_workers, run_encoder
 from workbench.encoders.base import (
     ModelFingerprint,
     check_encode_call,
@@ -36,7 +37,6 @@ from workbench.encoders.errors import (
     missing_path_error,
     short_error,
 )
-from workbench.encoders._pipeline import check_num_workers, run_encoder
 from workbench.encoders.media import check_sample_rate, check_texts, load_audio, resample
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -200,7 +200,6 @@ class CLAPEncoder(ModelFingerprint):
             Worker processes that read, resample and turn clips into features while the model runs (default: one
             per available core, at most 8; 0: in this thread); the same bits either way. Texts are tokenized here.
         """
-        import torch
 
         check_encode_call(self, modality, items, batch_size)
         workers = check_num_workers(num_workers)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.encoders._pipeline import check_num_workers, run_encoder
 from workbench.encoders.base import ModelFingerprint, check_encode_call, default_device
 from workbench.encoders.errors import WeightsUnavailableError, missing_path_error, short_error
-from workbench.encoders._pipeline import check_num_workers, run_encoder
 from workbench.encoders.media import ImageBatch, finish_pixels, split_image_transform
 from workbench.encoders.shipped import SHIPPED, shipped_path
 
@@ -164,7 +164,6 @@ class TorchvisionEncoder(ModelFingerprint):
         >>> enc.features([np.zeros((64, 64, 3), np.uint8)]).shape  # doctest: +SKIP
         (1, 1280)
         """
-        import torch
 
         check_encode_call(self, "image", items, batch_size)
         workers = check_num_workers(num_workers)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.encoders._pipeline import DeviceImageBatch, check_num_workers, run_encoder
 from workbench.encoders.base import ModelFingerprint, check_encode_call, check_torch_seed, default_device
 from workbench.encoders.errors import (
     WeightsUnavailableError,
@@ -36,7 +37,6 @@ from workbench.encoders.errors import (
     missing_path_error,
     short_error,
 )
-from workbench.encoders._pipeline import DeviceImageBatch, check_num_workers, run_encoder
 from workbench.encoders.media import ImageBatch, TextBatch, finish_pixels, split_image_transform
 
 if TYPE_CHECKING:  # pragma: no cover
