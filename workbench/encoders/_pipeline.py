@@ -62,7 +62,7 @@ def check_num_workers(num_workers: Any) -> int:
     >>> check_num_workers(-1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    workbench._params.InvalidParameterError: num_workers must be an integer in [0, ...], got -1
+    workbench._params.InvalidParameterError: num_workers must be an integer >= 0, got -1
     """
     if num_workers is None:
         return default_num_workers()
