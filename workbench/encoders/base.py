@@ -175,7 +175,8 @@ class TorchEncoder:
     preprocess : callable, optional
         Turns a list of items into the batch tensor (default :func:`~workbench.encoders.media.stack_arrays`:
         ``torch.as_tensor(numpy.stack(items))`` in float32). With ``num_workers > 0`` it runs in worker processes
-        (forked on Linux; where workers are spawned it must be picklable: a module-level function, not a lambda).
+        (forked on Linux; where workers are spawned it must be picklable: a module-level function, not a lambda;
+        it must not touch CUDA there: the model's device gets the batch after it).
     preprocessing : str, default ""
         Describes ``preprocess`` for the cache key (change it when the preprocessing changes).
     device : str, optional

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench._threads import available_cores
 from workbench.store._format import file_sha256
 
 __all__ = ["check_batch", "check_item_files", "check_workers_for", "encode_rows", "items_digest", "join_batches",
@@ -159,8 +160,9 @@ def encode_rows(encoder: Any, modality: str, items: Sequence[Any], batch_size: i
     """Encode ``items`` in batches; check every batch is (items, dim) and dims agree. ``bar`` counts items.
 
     An encoder whose ``encode`` takes ``num_workers`` (an input pipeline: worker processes prepare the next batches
-    while the model runs) gets ``PIPELINE_BATCHES`` batches per call and ``num_workers`` (None: its default); the
-    result is the same, the bar moves once per call. Other encoders get one batch per call.
+    while the model runs) gets ``num_workers`` (None: its default) and at least ``PIPELINE_BATCHES`` batches per
+    call, 4 per worker (the workers start once per call); the result is the same, the bar moves once per call.
+    Other encoders get one batch per call.
 
     Examples
     --------
@@ -174,7 +176,8 @@ def encode_rows(encoder: Any, modality: str, items: Sequence[Any], batch_size: i
     """
     check_workers_for(encoder, num_workers)
     pipelined = takes_num_workers(encoder)
-    step = batch_size * PIPELINE_BATCHES if pipelined else batch_size
+    workers = available_cores() if num_workers is None else num_workers
+    step = batch_size * max(PIPELINE_BATCHES, 4 * workers) if pipelined else batch_size
     chunks = []
     for start in range(0, len(items), step):
         batch = items[start : start + step]
