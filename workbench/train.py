@@ -41,6 +41,21 @@ class ValidationSet:
     relevance: np.ndarray | None = None
 
 
+#: Training precisions: float32, or autocast to bfloat16 / float16 (open_clip's amp_bf16 / amp).
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def _autocast(device_type: str, precision: str) -> Any:
+    """``torch.autocast`` for ``precision`` on ``device_type`` (a no-op context for fp32)."""
+    import contextlib
+
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
 #: The range training keeps the temperature in (the logit scale 1 / tau in [1, 100], as CLIP clamps it at 100).
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 1.0
 
@@ -74,7 +89,14 @@ class ContrastiveTrainer:
     train_a, train_b : bool
         False freezes that tower (LiT; progressive alignment to a frozen space).
     epochs, batch_size, lr, weight_decay, seed, device
-        AdamW optimisation; the seed fixes batch order; CPU unless a device is given.
+        AdamW optimisation; the seed fixes batch order; CPU unless a device is given (``"cuda"``, ``"cuda:1"``).
+        The prepared items of both towers are copied to the device once; the batch order is drawn on the CPU (the
+        same order on every device) and copied once per epoch; the step losses stay on the device and are read
+        once per epoch, so a GPU is never stopped to report a step. On CUDA AdamW runs fused.
+    precision : {"fp32", "bf16", "fp16"}, default "fp32"
+        ``"bf16"`` / ``"fp16"`` run the towers and the loss under ``torch.autocast`` (mixed precision: float32
+        weights and optimiser, bfloat16 / float16 matrix products; open_clip's ``amp_bf16`` / ``amp``); ``"fp16"``
+        scales the loss with a ``GradScaler`` against underflow. ``"fp32"`` trains exactly as before.
     threads : int, optional
         torch's CPU threads while fitting (restored afterwards); None keeps torch's setting. Small towers train
         3-5x faster on one thread than on two on a 2-core machine, where thread overhead dominates.
@@ -103,8 +125,10 @@ class ContrastiveTrainer:
         seed: int = 0,
         device: str | None = None,
         threads: int | None = None,
+        precision: str = "fp32",
     ) -> None:
         check_int(threads, "threads", allow_none=True)
+        check_choice(precision, "precision", PRECISIONS)
         check_choice(loss, "loss", ("infonce", "sigmoid"))
         _check_temperature(temperature)
         if not (train_a or train_b):
@@ -119,6 +143,7 @@ class ContrastiveTrainer:
         self.train_a, self.train_b = train_a, train_b
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.seed, self.device, self.threads = seed, device or "cpu", threads
+        self.precision = precision
 
     # -- training --------------------------------------------------------------------------------------------------
     def fit(self, items_a: Any, items_b: Any, *, validation: ValidationSet | None = None,
@@ -178,7 +203,12 @@ class ContrastiveTrainer:
         if not params:
             raise ValueError("no trainable parameters: every parameter of the trained towers is frozen")
         params += [p for p in (log_scale, bias) if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        device_type = torch.device(self.device).type
+        # fused AdamW on CUDA: one kernel per step, and it takes the fp16 scaler's inf check without a host sync
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay,
+                                      fused=True if device_type == "cuda" else None)
+        autocast = _autocast(device_type, self.precision)
+        scaler = torch.amp.GradScaler(device_type) if self.precision == "fp16" else None
         generator = torch.Generator().manual_seed(self.seed)
         rows = []
         n = len(xa)
@@ -186,20 +216,28 @@ class ContrastiveTrainer:
         for epoch in tqdm(range(1, self.epochs + 1), desc="training", disable=not progress):
             self.tower_a.train(self.train_a)
             self.tower_b.train(self.train_b)
-            order = torch.randperm(n, generator=generator)
-            losses = []
+            order = torch.randperm(n, generator=generator).to(self.device)  # drawn on the CPU, copied once
+            losses = []  # kept on the device: read once per epoch, never once per step
             for s in range(0, n - batch + 1, batch):  # equal batches (the contrastive loss depends on batch size)
-                idx = order[s : s + batch].to(self.device)
-                za = torch.nn.functional.normalize(self.tower_a(xa[idx]), dim=-1)
-                zb = torch.nn.functional.normalize(self.tower_b(xb[idx]), dim=-1)
-                loss = self._loss(za, zb, log_scale, bias)
+                idx = order[s : s + batch]
+                with autocast:
+                    za = torch.nn.functional.normalize(self.tower_a(xa[idx]), dim=-1)
+                    zb = torch.nn.functional.normalize(self.tower_b(xb[idx]), dim=-1)
+                    loss = self._loss(za, zb, log_scale, bias)
                 optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 with torch.no_grad():
                     log_scale.clamp_(0.0, math.log(100.0))
-                losses.append(float(loss.detach()))
-            row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(losses)),
+                losses.append(loss.detach().float())
+            # float32 step losses averaged in float64 on the host, exactly as when each was read per step
+            epoch_losses = torch.stack(losses).cpu().numpy().astype(np.float64)
+            row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(epoch_losses)),
                                    "temperature": float(torch.exp(-log_scale.detach()))}
             if validation is not None:
                 row.update(self.evaluate(validation))

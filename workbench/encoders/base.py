@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from workbench._params import check_int
+from workbench.encoders._pipeline import check_num_workers, run_encoder
 from workbench.encoders.media import stack_arrays
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,7 +45,11 @@ class Encoder(Protocol):
     def fingerprint(self) -> str: ...
 
     def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
-        """Embed ``items`` of ``modality`` as an (N x D) float32 array of unit rows."""
+        """Embed ``items`` of ``modality`` as an (N x D) float32 array of unit rows.
+
+        The package's encoders also take ``num_workers=`` (worker processes preparing batches); ``workbench.embed``
+        passes it to encoders whose ``encode`` has that parameter.
+        """
         ...
 
 
@@ -169,7 +174,9 @@ class TorchEncoder:
         A readable model name (part of the cache key, with the weights fingerprint).
     preprocess : callable, optional
         Turns a list of items into the batch tensor (default :func:`~workbench.encoders.media.stack_arrays`:
-        ``torch.as_tensor(numpy.stack(items))`` in float32).
+        ``torch.as_tensor(numpy.stack(items))`` in float32). With ``num_workers > 0`` it runs in worker processes
+        (forked on Linux; where workers are spawned it must be picklable: a module-level function, not a lambda;
+        it must not touch CUDA there: the model's device gets the batch after it).
     preprocessing : str, default ""
         Describes ``preprocess`` for the cache key (change it when the preprocessing changes).
     device : str, optional
@@ -205,14 +212,28 @@ class TorchEncoder:
         """The weights fingerprint, computed on first use and kept for the life of this encoder."""
         return weights_fingerprint(self.module)
 
-    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32,
+               num_workers: int | None = 0) -> np.ndarray:
+        """Embed ``items`` as an (N x D) float32 array of unit rows; ``preprocess`` runs in ``num_workers`` worker
+        processes (default 0: in this thread; None: one per available core), bit for bit the same result."""
         import torch
 
         check_encode_call(self, modality, items, batch_size)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(items), batch_size):
-                batch = self.preprocess(list(items[start : start + batch_size])).to(self.device)
-                emb = self.module(batch).float()
-                out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32, copy=False)
+        workers = check_num_workers(num_workers)
+        device = torch.device(self.device)
+
+        def forward(batch: torch.Tensor, start: int) -> torch.Tensor:
+            return self.module(batch.to(device, non_blocking=True))
+
+        return run_encoder(items, batch_size, _Preprocess(self.preprocess), forward, device=device,
+                           num_workers=workers)
+
+
+class _Preprocess:
+    """A TorchEncoder's ``preprocess(items)`` as the pipeline's ``prepare(items, start)``."""
+
+    def __init__(self, preprocess: Callable[[list[Any]], Any]) -> None:
+        self.preprocess = preprocess
+
+    def __call__(self, items: list[Any], start: int) -> Any:
+        return self.preprocess(items)

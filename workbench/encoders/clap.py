@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.encoders._pipeline import check_num_workers, run_encoder
 from workbench.encoders.base import (
     ModelFingerprint,
     check_encode_call,
@@ -185,7 +186,8 @@ class CLAPEncoder(ModelFingerprint):
         return folder
 
     # -- encoding --------------------------------------------------------------------------------------------------
-    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32,
+               num_workers: int | None = None) -> np.ndarray:
         """Embed audio clips or texts as an (N x D) float32 array of unit rows.
 
         Parameters
@@ -194,35 +196,56 @@ class CLAPEncoder(ModelFingerprint):
         items : sequence
             Audio (paths, ``(waveform, sample_rate)`` tuples, arrays with ``sample_rate=`` set) or texts (str).
         batch_size : int, default 32
+        num_workers : int, optional
+            Worker processes that read, resample and turn clips into features while the model runs (default: one
+            per available core, at most 8; 0: in this thread); the same bits either way. Texts are tokenized here.
         """
-        import torch
 
         check_encode_call(self, modality, items, batch_size)
+        workers = check_num_workers(num_workers)
         if len(items) == 0:
             return np.zeros((0, int(self.model.config.projection_dim)), dtype=np.float32)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(items), batch_size):
-                batch = items[start : start + batch_size]
-                if modality == "audio":
-                    features, is_longer = self._audio_features(batch, start)
-                    result = self.model.get_audio_features(
-                        input_features=features.to(self.device), is_longer=is_longer.to(self.device)
-                    )
-                else:
-                    tokens = self.tokenizer(
-                        check_texts(batch, start), padding=True, truncation=True, max_length=self.max_text_tokens,
-                        return_tensors="pt",
-                    )
-                    result = self.model.get_text_features(
-                        input_ids=tokens["input_ids"].to(self.device),
-                        attention_mask=tokens["attention_mask"].to(self.device),
-                    )
-                emb = _pooled(result)
-                out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32, copy=False)
+        if modality == "audio":
+            prepare: Any = _AudioBatch(self.feature_extractor, self.sample_rate)
+
+            def forward(prepared: Any, start: int) -> torch.Tensor:
+                features, is_longer = prepared
+                return _pooled(self.model.get_audio_features(
+                    input_features=features.to(self.device, non_blocking=True),
+                    is_longer=is_longer.to(self.device, non_blocking=True)))
+        else:
+            prepare, workers = _TextBatch(self.tokenizer, self.max_text_tokens), 0
+
+            def forward(prepared: Any, start: int) -> torch.Tensor:
+                return _pooled(self.model.get_text_features(
+                    input_ids=prepared["input_ids"].to(self.device),
+                    attention_mask=prepared["attention_mask"].to(self.device)))
+
+        return run_encoder(items, batch_size, prepare, forward, device=self.device, num_workers=workers)
 
     def _audio_features(self, batch: Sequence[Any], start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _AudioBatch(self.feature_extractor, self.sample_rate)(batch, start)
+
+
+class _TextBatch:
+    """The preparing step of CLAP texts: checked, tokenized, padded and truncated to the model's length."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def __call__(self, batch: Sequence[Any], start: int) -> Any:
+        return self.tokenizer(check_texts(batch, start), padding=True, truncation=True, max_length=self.max_length,
+                              return_tensors="pt")
+
+
+class _AudioBatch:
+    """The preparing step of CLAP audio (picklable, run in the pipeline's workers): each clip read, mixed to mono,
+    resampled, centre-cropped to the window and through the feature extractor under a fixed numpy seed."""
+
+    def __init__(self, feature_extractor: Any, sample_rate: int | None) -> None:
+        self.feature_extractor, self.sample_rate = feature_extractor, sample_rate
+
+    def __call__(self, batch: Sequence[Any], start: int) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
 
         fe = self.feature_extractor

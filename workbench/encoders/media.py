@@ -31,8 +31,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 __all__ = [
+    "ImageBatch",
+    "TextBatch",
     "check_sample_rate",
     "check_texts",
+    "finish_pixels",
     "images_to_tensor",
     "load_audio",
     "load_image",
@@ -40,6 +43,7 @@ __all__ = [
     "resample",
     "split_image_transform",
     "stack_arrays",
+    "uint8_to_pixels",
 ]
 
 
@@ -153,10 +157,51 @@ def images_to_tensor(arrays: list[np.ndarray], normalize: Any) -> torch.Tensor:
     """ToTensor then Normalize on a batch of H x W x C uint8 arrays (torchvision's float32 operations, in order)."""
     import torch
 
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
+    return uint8_to_pixels(torch.from_numpy(np.stack(arrays)), normalize)
+
+
+def uint8_to_pixels(batch: torch.Tensor, normalize: Any) -> torch.Tensor:
+    """ToTensor then Normalize on a B x H x W x C uint8 tensor, on the tensor's device: the same float32 operations
+    in the same order as torchvision's, so on the CPU the same bits as the transform image by image."""
+    import torch
+
+    batch = batch.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
     if normalize is not None:
-        batch = batch.sub_(normalize[0]).div_(normalize[1])
+        mean, std = (t.to(batch.device, non_blocking=True) for t in normalize)
+        batch = batch.sub_(mean).div_(std)
     return batch
+
+
+class ImageBatch:
+    """The preparing step of image encoders (picklable, run in the input pipeline's workers): each item read with
+    :func:`load_image` (errors name the item's index), the PIL steps of the transform applied, and the batch
+    returned as ``("uint8", B x H x W x C tensor)`` for :func:`finish_pixels`; a transform that does not split
+    (:func:`split_image_transform`) runs whole per image and gives ``("float", B x C x H x W tensor)``."""
+
+    def __init__(self, preprocess: Any, pil_steps: Any) -> None:
+        self.preprocess, self.pil_steps = preprocess, pil_steps
+
+    def __call__(self, items: Sequence[Any], start: int) -> tuple[str, torch.Tensor]:
+        return self.images([load_image(item, start + i) for i, item in enumerate(items)])
+
+    def images(self, images: Sequence[Image.Image]) -> tuple[str, torch.Tensor]:
+        """The prepared batch of RGB PIL images."""
+        import torch
+
+        if self.pil_steps is not None:
+            arrays = [np.asarray(self.pil_steps(image)) for image in images]
+            if len({a.shape for a in arrays}) == 1 and arrays[0].dtype == np.uint8 and arrays[0].ndim == 3:
+                return "uint8", torch.from_numpy(np.stack(arrays))
+        return "float", torch.stack([self.preprocess(image) for image in images])
+
+
+def finish_pixels(prepared: tuple[str, torch.Tensor], normalize: Any, device: Any = None) -> torch.Tensor:
+    """The model input of a batch :class:`ImageBatch` prepared, on ``device`` (uint8 batches are copied as uint8,
+    a quarter of the float bytes, and turned to floats there)."""
+    kind, batch = prepared
+    if device is not None:
+        batch = batch.to(device, non_blocking=True)
+    return uint8_to_pixels(batch, normalize) if kind == "uint8" else batch
 
 
 # -- texts and arrays ------------------------------------------------------------------------------------------------
@@ -175,6 +220,16 @@ def check_texts(items: Sequence[Any], start: int = 0) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"text item {start + i} is a {type(text).__name__}, not a str")
     return texts
+
+
+class TextBatch:
+    """The preparing step of texts: a batch's texts checked (:func:`check_texts`), then through ``tokenizer``."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, texts: Sequence[Any], start: int) -> Any:
+        return self.tokenizer(check_texts(texts, start))
 
 
 def stack_arrays(items: Sequence[Any]) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.encoders._pipeline import DeviceImageBatch, check_num_workers, run_encoder
 from workbench.encoders.base import ModelFingerprint, check_encode_call, check_torch_seed, default_device
 from workbench.encoders.errors import (
     WeightsUnavailableError,
@@ -36,7 +37,7 @@ from workbench.encoders.errors import (
     missing_path_error,
     short_error,
 )
-from workbench.encoders.media import check_texts, images_to_tensor, load_image, split_image_transform
+from workbench.encoders.media import ImageBatch, TextBatch, finish_pixels, split_image_transform
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,7 +45,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["OpenCLIPEncoder"]
 
-PRECISIONS = ("fp32", "fp16", "bf16", "pure_fp16", "pure_bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "pure_fp16", "pure_bf16", "amp", "amp_bf16", "amp_bfloat16")
+#: open_clip's training precisions: float32 weights, the forward pass under torch.autocast with this dtype
+_AUTOCAST = {"amp": "float16", "amp_bf16": "bfloat16", "amp_bfloat16": "bfloat16"}
+IMAGE_DECODERS = ("pil", "device")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 _HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
 _HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
@@ -69,8 +73,17 @@ class OpenCLIPEncoder(ModelFingerprint):
         Default: ``"cuda"`` when available, else ``"cpu"``.
     seed : int, default 0
         The seed of random weights (ignored when ``pretrained`` is given).
-    precision : {"fp32", "fp16", "bf16", "pure_fp16", "pure_bf16"}, default "fp32"
-        ``open_clip``'s precision modes; embeddings are returned as float32 in every mode.
+    precision : {"fp32", "fp16", "bf16", "pure_fp16", "pure_bf16", "amp", "amp_bf16"}, default "fp32"
+        ``open_clip``'s precision modes: ``fp16``/``bf16`` keep the weights in half precision (LayerNorm in float32,
+        as OpenAI's), ``pure_*`` everything, and the training modes ``amp`` / ``amp_bf16`` (alias
+        ``amp_bfloat16``) keep float32 weights and run the forward pass under ``torch.autocast`` in float16 /
+        bfloat16. Embeddings are returned as float32 in every mode.
+    image_decode : {"pil", "device"}, default "pil"
+        ``"pil"``: images are decoded and resized with Pillow in the input pipeline's workers (the model's own
+        transform, bit for bit). ``"device"`` (opt-in): JPEG files and bytes are decoded by
+        ``torchvision.io.decode_jpeg`` on the encoder's device (nvJPEG on a GPU) and resized, cropped and
+        normalised there with torchvision's tensor transforms; other items are read with Pillow. The pixels are
+        close to Pillow's but not the same bits, so the mode (and the device) is part of :attr:`preprocessing`.
     cache_dir : str or os.PathLike, optional
         Where tag weights are cached (default: the Hugging Face hub cache, ``$HF_HUB_CACHE`` / ``$HF_HOME``).
 
@@ -133,9 +146,12 @@ class OpenCLIPEncoder(ModelFingerprint):
         seed: int = 0,
         precision: str = "fp32",
         cache_dir: str | os.PathLike[str] | None = None,
+        image_decode: str = "pil",
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if image_decode not in IMAGE_DECODERS:
+            raise ValueError(f"image_decode must be one of {', '.join(IMAGE_DECODERS)}, got {image_decode!r}")
         self.seed = check_torch_seed(seed)
         # missing tag weights fail here, before open_clip and torch are imported (seconds of a cold start)
         _check_tag_weights_first(model, pretrained, None if cache_dir is None else os.fspath(cache_dir))
@@ -161,14 +177,18 @@ class OpenCLIPEncoder(ModelFingerprint):
         import open_clip
 
         self._input_dtype = open_clip.get_input_dtype(precision)
+        self._autocast = getattr(torch, _AUTOCAST[precision]) if precision in _AUTOCAST else None
         self._pil_steps, self._normalize = split_image_transform(self.preprocess)
+        self.image_decode = image_decode
+        self._device_images = DeviceImageBatch(self.preprocess) if image_decode == "device" else None
         pp_cfg = dict(getattr(self.model.visual, "preprocess_cfg", {}) or {})
         tokenizer = type(self.tokenizer).__name__
         context = getattr(self.tokenizer, "context_length", None)
         self.preprocessing = (
             f"openclip-v1 image={json.dumps(pp_cfg, sort_keys=True, default=str)} rgb-convert; "
             f"text={tokenizer}(context_length={context}); precision={precision}"
-        )
+        ) + (f"; image_decode=device:{self.device.type} (torchvision decode_jpeg, tensor resize)"
+             if image_decode == "device" else "")
 
     # -- construction ---------------------------------------------------------------------------------------------
     def _build(self, kind: str, source: str, tag_cfg: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
@@ -176,7 +196,7 @@ class OpenCLIPEncoder(ModelFingerprint):
         import torch
 
         kwargs: dict[str, Any] = {
-            "precision": self.precision,
+            "precision": "fp32" if self.precision in _AUTOCAST else self.precision,
             "device": "cpu",  # built on the CPU, then moved: the same seed gives the same weights on every device
             "pretrained_text": False,  # never fetch a text tower's base weights behind the user's back
             "cache_dir": self.cache_dir,
@@ -216,7 +236,8 @@ class OpenCLIPEncoder(ModelFingerprint):
         return f"OpenCLIPEncoder({self.name!r}, device={str(self.device)!r}, precision={self.precision!r})"
 
     # -- encoding --------------------------------------------------------------------------------------------------
-    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32,
+               num_workers: int | None = None) -> np.ndarray:
         """Embed images or texts as an (N x D) float32 array of unit rows.
 
         Parameters
@@ -226,25 +247,36 @@ class OpenCLIPEncoder(ModelFingerprint):
             Images (paths, bytes, PIL images, arrays) or texts (str).
         batch_size : int, default 32
             Items per forward pass.
+        num_workers : int, optional
+            Worker processes that read and preprocess images while the model runs (default: one per available
+            core, at most 8; 0: in this thread). Bit for bit the same result on the CPU; texts are tokenized here.
         """
         import torch
 
         check_encode_call(self, modality, items, batch_size)
+        workers = check_num_workers(num_workers)
         if len(items) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(items), batch_size):
-                batch = items[start : start + batch_size]
-                if modality == "image":
-                    pixels = self.pixels([load_image(item, start + i) for i, item in enumerate(batch)])
-                    pixels = pixels.to(self.device, dtype=self._input_dtype or pixels.dtype, non_blocking=True)
-                    emb = self.model.encode_image(pixels)
+        autocast = (torch.autocast(self.device.type, dtype=self._autocast) if self._autocast is not None
+                    else contextlib.nullcontext())
+        if modality == "image":
+            prepare: Any = self._device_images or ImageBatch(self.preprocess, self._pil_steps)
+
+            def forward(prepared: Any, start: int) -> torch.Tensor:
+                if self._device_images is not None:
+                    pixels = self._device_images.finish(prepared, start, self.device)
                 else:
-                    tokens = self.tokenizer(check_texts(batch, start)).to(self.device)
-                    emb = self.model.encode_text(tokens)
-                out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32, copy=False)
+                    pixels = finish_pixels(prepared, self._normalize, self.device)
+                with autocast:
+                    return self.model.encode_image(pixels.to(dtype=self._input_dtype or pixels.dtype))
+        else:
+            prepare, workers = TextBatch(self.tokenizer), 0
+
+            def forward(prepared: Any, start: int) -> torch.Tensor:
+                with autocast:
+                    return self.model.encode_text(prepared.to(self.device, non_blocking=True))
+
+        return run_encoder(items, batch_size, prepare, forward, device=self.device, num_workers=workers)
 
     def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """The model's input batch for RGB PIL images: exactly ``torch.stack([preprocess(im) for im in images])``.
@@ -253,14 +285,7 @@ class OpenCLIPEncoder(ModelFingerprint):
         on the whole batch -- the same float32 operations in the same order, so the same bits (checked when the
         encoder is built), without a round of tiny multi-threaded torch calls per image.
         """
-        import torch
-
-        if self._pil_steps is None:
-            return torch.stack([self.preprocess(image) for image in images])
-        arrays = [np.asarray(self._pil_steps(image)) for image in images]
-        if len({a.shape for a in arrays}) != 1 or arrays[0].dtype != np.uint8 or arrays[0].ndim != 3:
-            return torch.stack([self.preprocess(image) for image in images])
-        return images_to_tensor(arrays, self._normalize)
+        return finish_pixels(ImageBatch(self.preprocess, self._pil_steps).images(images), self._normalize)
 
     @cached_property
     def embedding_dim(self) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.encoders._pipeline import check_num_workers
 from workbench.encoders.base import ModelFingerprint, check_encode_call, default_device, tokenizer_digest
 from workbench.encoders.errors import (
     WeightsUnavailableError,
@@ -125,11 +126,17 @@ are not available: the model folder '/no/such/model-folder' does not exist
     def __repr__(self) -> str:
         return f"SentenceTransformerEncoder({self.name!r}, device={str(self.device)!r})"
 
-    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32) -> np.ndarray:
-        """Embed texts as an (N x D) float32 array of unit rows."""
+    def encode(self, modality: str, items: Sequence[Any], batch_size: int = 32,
+               num_workers: int | None = None) -> np.ndarray:
+        """Embed texts as an (N x D) float32 array of unit rows.
+
+        ``num_workers`` is checked and accepted as by every encoder of the package, but texts are tokenized in this
+        thread (tokenizing is far cheaper than the model: no worker processes pay off).
+        """
         import torch
 
         check_encode_call(self, modality, items, batch_size)
+        check_num_workers(num_workers)
         texts = check_texts(items)
         if not texts:
             return np.zeros((0, int(self.model.get_sentence_embedding_dimension() or 0)), dtype=np.float32)

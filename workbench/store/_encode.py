@@ -4,6 +4,7 @@ fingerprint of items (the cache's key, the store's record of which items each sh
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import stat
 import struct
@@ -12,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from workbench._threads import available_cores
 from workbench.store._format import file_sha256
 
-__all__ = ["check_batch", "check_item_files", "encode_rows", "items_digest", "join_batches"]
+__all__ = ["check_batch", "check_item_files", "check_workers_for", "encode_rows", "items_digest", "join_batches",
+           "takes_num_workers"]
 
 
 def _update(digest: Any, tag: bytes, payload: bytes) -> None:
@@ -121,8 +124,45 @@ def join_batches(encoder: Any, chunks: Sequence[np.ndarray]) -> np.ndarray:
     return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
-def encode_rows(encoder: Any, modality: str, items: Sequence[Any], batch_size: int, bar: Any = None) -> np.ndarray:
+#: Batches per ``encode`` call for encoders with an input pipeline (its workers fill and drain once per call).
+PIPELINE_BATCHES = 16
+
+
+def takes_num_workers(encoder: Any) -> bool:
+    """Whether ``encoder.encode`` has a ``num_workers`` parameter (the package's encoders; an input pipeline).
+
+    Examples
+    --------
+    >>> class Enc:
+    ...     def encode(self, modality, items, batch_size=32):
+    ...         return items
+    >>> takes_num_workers(Enc())
+    False
+    """
+    try:
+        parameters = inspect.signature(encoder.encode).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return False
+    return "num_workers" in parameters
+
+
+def check_workers_for(encoder: Any, num_workers: Any) -> None:
+    """TypeError when ``num_workers`` is set but ``encoder.encode`` does not take it (it would be ignored)."""
+    if num_workers is not None and not takes_num_workers(encoder):
+        raise TypeError(
+            f"num_workers={num_workers!r} was given, but {getattr(encoder, 'name', type(encoder).__name__)}.encode "
+            "has no num_workers parameter; leave num_workers=None for this encoder"
+        )
+
+
+def encode_rows(encoder: Any, modality: str, items: Sequence[Any], batch_size: int, bar: Any = None,
+                num_workers: int | None = None) -> np.ndarray:
     """Encode ``items`` in batches; check every batch is (items, dim) and dims agree. ``bar`` counts items.
+
+    An encoder whose ``encode`` takes ``num_workers`` (an input pipeline: worker processes prepare the next batches
+    while the model runs) gets ``num_workers`` (None: its default) and at least ``PIPELINE_BATCHES`` batches per
+    call, 4 per worker (the workers start once per call); the result is the same, the bar moves once per call.
+    Other encoders get one batch per call.
 
     Examples
     --------
@@ -134,10 +174,17 @@ def encode_rows(encoder: Any, modality: str, items: Sequence[Any], batch_size: i
     >>> encode_rows(Enc(), "sensor", [[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]], batch_size=2).shape
     (3, 2)
     """
+    check_workers_for(encoder, num_workers)
+    pipelined = takes_num_workers(encoder)
+    workers = available_cores() if num_workers is None else num_workers
+    step = batch_size * max(PIPELINE_BATCHES, 4 * workers) if pipelined else batch_size
     chunks = []
-    for start in range(0, len(items), batch_size):
-        batch = items[start : start + batch_size]
-        out = np.asarray(encoder.encode(modality, batch, batch_size=batch_size))
+    for start in range(0, len(items), step):
+        batch = items[start : start + step]
+        if pipelined:
+            out = np.asarray(encoder.encode(modality, batch, batch_size=batch_size, num_workers=num_workers))
+        else:
+            out = np.asarray(encoder.encode(modality, batch, batch_size=batch_size))
         check_batch(encoder, modality, out, len(batch))
         chunks.append(out)
         if bar is not None:

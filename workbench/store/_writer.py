@@ -172,6 +172,7 @@ def _write_store(
     wait: bool = False,
     backend: str = "local",
     reset_damaged: bool = False,
+    num_workers: int | None = None,
     **backend_options: Any,
 ) -> EmbeddingStore:
     """:func:`write`; ``reset_damaged`` (the cache) recomputes a store whose header is damaged instead of raising."""
@@ -179,6 +180,8 @@ def _write_store(
 
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "ray" and num_workers is not None:
+        raise TypeError("num_workers= applies to the local backend; Ray actors prepare their own batches")
     if backend == "local" and backend_options:
         raise TypeError(f"unexpected options for the local backend: {sorted(backend_options)}")
     items = items if isinstance(items, Sequence) else list(items)
@@ -256,7 +259,8 @@ def _write_store(
                                              batch_size=batch_size, **backend_options))
             else:  # the bar moves batch by batch
                 raws = ((index, encode_rows(encoder, modality, items[index * shard_size : index * shard_size
-                                                                     + rows_of(index)], batch_size, bar))
+                                                                     + rows_of(index)], batch_size, bar,
+                                                 num_workers=num_workers))
                         for index in missing)
             try:
                 for index, raw in raws:
