@@ -332,6 +332,7 @@ def fit_shared(folder: str) -> None:
     from workbench.datasets import media
     from workbench.datasets.cca import CCA
 
+    media.media_path = lambda name: DATA / name  # read the tables and features just written (also with --out)
     media._tables.cache_clear()
     media._arrays.cache_clear()
     arrays = {}
@@ -366,7 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", type=Path, default=Path("/tmp/mediasrc"), help="download/unpack folder")
     parser.add_argument("--only", choices=["emoji", "sounds"], default=None)
     parser.add_argument("--shared-only", action="store_true", help="only redo the splits and the CCA spaces")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the sets here instead of the package (to compare a rebuild with what ships)")
     args = parser.parse_args(argv)
+    global DATA
+    if args.out is not None:
+        DATA = args.out
     if args.shared_only:
         for folder in ("emoji", "sounds"):
             if args.only in (None, folder):

@@ -135,8 +135,12 @@ def resolve(name: str) -> str:
         return name
     try:
         return builtin.resolve(name).name
-    except ValueError:
-        raise ValueError(f"unknown dataset {name!r}; built-in sets: {', '.join(names())}") from None
+    except ValueError as exc:
+        import difflib
+
+        close = difflib.get_close_matches(name, builtins.list(media.MEDIA_SETS), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"{exc}.{hint} Media sets: {', '.join(media.MEDIA_SETS)}") from None
 
 
 def names() -> builtins.list[str]:

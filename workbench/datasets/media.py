@@ -42,6 +42,9 @@ ENCODERS = {
 }
 
 
+SHORT = {"image": "MobileNetV2", "text": "MiniLM-L6", "audio": "log-mel stats"}
+
+
 @dataclass(frozen=True)
 class MediaSet:
     """One built-in media set.
@@ -239,7 +242,7 @@ def table_rows() -> list[dict[str, Any]]:
         meta_b, _ = _side_rows(ds, b)
         rows.append({
             "name": ds.name, "modalities": " / ".join(ds.modalities),
-            "model": " + ".join(ENCODERS[m].split(":")[0] for m in ds.modalities) + f" (CCA-{ds.shared_dim})",
+            "model": " + ".join(SHORT[m] for m in ds.modalities) + f" (CCA-{ds.shared_dim})",
             "pairs": len(_pairs(meta_a, meta_b)), "dim": ds.shared_dim, "description": ds.description,
         })
     return rows
