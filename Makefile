@@ -50,7 +50,7 @@ demo: install-runtime
 	@echo "Reports written to reports/demo/ -- open reports/demo/index.html"
 
 # The figure gallery (docs/figures/): every figure of the built-in CLIP set at single and double column width.
-figures: install-runtime
+figures: install
 	$(PY) tools/figure_gallery.py --check
 
 # The house rules (docs/architecture.md): style, one-way imports, module size and privates, types.

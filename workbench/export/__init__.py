@@ -8,7 +8,7 @@
   ``<stem>.provenance.json`` sidecar, and :func:`provenance`, the one provenance record of the package;
 - labels: :func:`metric_label`, the human label of a metric key ("R@1 image→text"), from THE label table
   (:data:`METRIC_LABELS`) that figures, reports and panels share, and :func:`chance_recall`, R@K by chance;
-- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`latex_escape`,
+- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`fold_intervals` (plain text), :func:`latex_escape`,
   :func:`markdown_escape`.
 
 Importing this package loads neither plotly nor kaleido; they are imported when a figure is styled or exported.
@@ -38,7 +38,7 @@ from workbench.export._style import (
     VECTOR_POINTS_MAX,
     paper_figure,
 )
-from workbench.export._tables import latex_escape, markdown_escape, to_latex, to_markdown
+from workbench.export._tables import fold_intervals, latex_escape, markdown_escape, to_latex, to_markdown
 
 __all__ = [
     "COLUMN_WIDTHS",
@@ -58,6 +58,7 @@ __all__ = [
     "chance_recall",
     "export_session",
     "find_browser",
+    "fold_intervals",
     "latex_escape",
     "markdown_escape",
     "metric_label",
