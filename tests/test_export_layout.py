@@ -19,7 +19,7 @@ from workbench.gap import gap_loss_landscape
 from workbench.panels import CorrectorComparison
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import svg_layout  # noqa: E402
+import svg_layout
 
 
 def _chromium() -> str | None:

@@ -5,9 +5,10 @@ text box that reaches into a plot area; exit status 1 if there is any. ``tests/t
 same measurement on the package's figures at single and double column width.
 
 Boxes come from Chromium's layout (``getBoundingClientRect`` of each ``<text>`` with visible text), so they hold the
-glyphs' real advance widths in the fonts the export used. The plot areas are the rectangles of plotly's plot clip paths
-(``clipPath.plotclip``), one per subplot, placed where the subplot's group draws them. Each legend entry counts as one box, its symbol and its text together, so a legend is checked
-against the tick labels, the axis titles and the plot area like the rest.
+glyphs' real advance widths in the fonts the export used. The plot areas are the rectangles of plotly's plot clip
+paths (``clipPath.plotclip``), one per subplot, placed where the subplot's group draws them. Each legend entry counts
+as one box, its symbol and its text together, so a legend is checked against the tick labels, the axis titles and
+the plot area like the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Box", "measure", "overlaps", "main"]
+__all__ = ["Box", "main", "measure", "overlaps"]
 
 _JS = """() => {
   const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };

@@ -23,6 +23,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,6 +202,9 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }} .prov {{ col
 """
 
 
+_NUMERIC = re.compile(r"^(–$|-?\d)")  # a number, or a folded interval "0.552 ± 0.021", or a missing one
+
+
 def _table_html(table: pl.DataFrame, labels: dict[str, str] | None = None) -> str:
     """An HTML table; ``labels`` renames headers; strings that are numbers (folded intervals) align right."""
     labels = labels or {}
@@ -211,7 +215,7 @@ def _table_html(table: pl.DataFrame, labels: dict[str, str] | None = None) -> st
         for v in row:
             if isinstance(v, float) or v is None:
                 cells.append(f"<td class='num'>{_fmt(v)}</td>")
-            elif isinstance(v, str) and v[:1].isdigit() or str(v)[:2] in ("-0", "-1", "–"):
+            elif isinstance(v, str) and _NUMERIC.match(v):
                 cells.append(f"<td class='num'>{html.escape(str(v))}</td>")
             else:
                 cells.append(f"<td>{html.escape(str(v))}</td>")

@@ -8,8 +8,8 @@
   ``<stem>.provenance.json`` sidecar, and :func:`provenance`, the one provenance record of the package;
 - labels: :func:`metric_label`, the human label of a metric key ("R@1 image→text"), from THE label table
   (:data:`METRIC_LABELS`) that figures, reports and panels share, and :func:`chance_recall`, R@K by chance;
-- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`fold_intervals` (plain text), :func:`latex_escape`,
-  :func:`markdown_escape`.
+- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`fold_intervals` (plain
+  text), :func:`latex_escape`, :func:`markdown_escape`.
 
 Importing this package loads neither plotly nor kaleido; they are imported when a figure is styled or exported.
 
