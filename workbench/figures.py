@@ -12,6 +12,7 @@ it covers neither data nor tick labels at any width.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "gap_dimensions_figure",
     "loss_landscape_figure",
     "pca_figure",
+    "pca_grid_figure",
 ]
 
 #: Above this many points the figure uses WebGL (Scattergl).
@@ -97,6 +99,51 @@ def pca_figure(paired: PairedEmbeddings, title: str = "", seed: int = 0) -> Any:
         height=600,
     )
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def pca_grid_figure(sets: Mapping[str, PairedEmbeddings], cols: int = 4, seed: int = 0) -> Any:
+    """Several paired sets, each in its own PCA (fitted on its two modalities), in a grid with SHARED axes, so
+    that gaps compare by eye (Liang et al., NeurIPS 2022, Fig. 1). The first modality of every set is blue, the
+    second vermillion; each panel is titled with the set's name and says how much variance its PCs hold.
+
+    Examples
+    --------
+    >>> import workbench
+    >>> fig = pca_grid_figure({n: workbench.datasets.load(n) for n in ("liang2022/clip", "liang2022/videoclip")})
+    >>> len(fig.data), fig.layout.xaxis2.matches, [t.name for t in fig.data[:2]]
+    (4, 'x', ['first modality (image, video)', 'second modality (text)'])
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from workbench.projection import pca_2d
+
+    if not sets:
+        raise ValueError("sets is empty: pass a mapping of names to PairedEmbeddings")
+    cols = max(1, min(int(cols), len(sets)))
+    rows = -(-len(sets) // cols)
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes="all", shared_yaxes="all", subplot_titles=list(sets),
+                        horizontal_spacing=0.03, vertical_spacing=0.12 if rows > 1 else 0.1)
+    firsts = ", ".join(dict.fromkeys(p.a.modality for p in sets.values()))
+    seconds = ", ".join(dict.fromkeys(p.b.modality for p in sets.values()))
+    for i, paired in enumerate(sets.values()):
+        coords, ratio = pca_2d(np.concatenate([paired.a.vectors, paired.b.vectors]), seed=seed)
+        n_a = len(paired.a)
+        for k, (part, name) in enumerate(((slice(0, n_a), f"first modality ({firsts})"),
+                                          (slice(n_a, None), f"second modality ({seconds})"))):
+            fig.add_trace(go.Scatter(
+                x=coords[part, 0], y=coords[part, 1], mode="markers", name=name, legendgroup=str(k),
+                showlegend=i == 0, marker={"color": PALETTE[k], "size": 3, "opacity": 0.6},
+                hovertemplate=f"{html.escape((paired.a, paired.b)[k].modality)}<extra></extra>"),
+                row=i // cols + 1, col=i % cols + 1)
+        fig.layout.annotations[i].text += f"<br><sub>PC 1 {ratio[0]:.0%}, PC 2 {ratio[1]:.0%} of variance</sub>"
+    fig.update_layout(template="simple_white", width=min(250 * cols + 80, 1100), height=230 * rows + 110,
+                      # the legend under the bottom row's tick labels, clear of the panel titles
+                      legend={"orientation": "h", "x": 0.0, "xanchor": "left", "yref": "container", "y": 0.0,
+                              "yanchor": "bottom", "itemsizing": "constant"},
+                      margin={"t": 70, "b": 70})
+    fig.update_annotations(font_size=11)
     return fig
 
 

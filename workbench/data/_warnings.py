@@ -21,7 +21,11 @@ class WarningSummary(list):  # type: ignore[type-arg]
         if not self:
             return ""
         names = sorted({w.category.__name__ for w in self})
-        messages = "; ".join(dict.fromkeys(str(w.message) for w in self))
+        texts = list(dict.fromkeys(str(w.message) for w in self))
+        tails = {t.rpartition("; ")[2] for t in texts}
+        if len(texts) > 1 and len(tails) == 1 and all("; " in t for t in texts):  # a shared advice: said once
+            texts = [t.rpartition("; ")[0] for t in texts] + [tails.pop()]
+        messages = "; ".join(texts)
         noun = "warning" if len(self) == 1 else "warnings"
         return f"note: {len(self)} expected {noun} ({', '.join(names)}): {messages}"
 
@@ -52,6 +56,10 @@ def summarize_warnings(
     note: 2 expected warnings (DuplicateRowsWarning): convirt: exact duplicate rows (text 443 unique of 500)
     >>> len(caught)
     2
+    >>> with summarize_warnings():
+    ...     warnings.warn("a: 3 duplicates; see .duplicates()", DuplicateRowsWarning)
+    ...     warnings.warn("b: 1 duplicate; see .duplicates()", DuplicateRowsWarning)
+    note: 2 expected warnings (DuplicateRowsWarning): a: 3 duplicates; b: 1 duplicate; see .duplicates()
     """
     wanted = categories or (DuplicateRowsWarning,)
     for category in wanted:
