@@ -21,6 +21,7 @@ import numpy as np
 
 from workbench.correct import ALL_CORRECTORS, GapShift
 from workbench.data import PairedEmbeddings
+from workbench.export import metric_label
 from workbench.gap import ShiftedGap, ShiftResult, core_metrics
 from workbench.panels._base import Panel
 from workbench.panels._colors import OKABE_ITO
@@ -294,15 +295,9 @@ class GapExplorer(Panel):
 
     # -- display --------------------------------------------------------------------------------------------------
     def _labels(self) -> dict[str, str]:
-        ma, mb = self.paired.modalities
-        labels = {k: k.replace("_", " ") for k in REPORT_KEYS}
-        labels.update({"intra_cosine_a": f"intra cosine {ma}", "intra_cosine_b": f"intra cosine {mb}",
-                       "uniformity_a": f"uniformity {ma}", "uniformity_b": f"uniformity {mb}",
-                       "modality_probe_accuracy": "modality probe", "clip_loss": "CLIP loss"})
-        for k in self.ks:
-            labels[f"a_to_b_R@{k}"] = f"R@{k} {ma}→{mb}"
-            labels[f"b_to_a_R@{k}"] = f"R@{k} {mb}→{ma}"
-        return labels
+        """Readout labels: the package's one label table (:func:`workbench.export.metric_label`)."""
+        keys = [*REPORT_KEYS, "clip_loss", *(f"{d}_R@{k}" for d in ("a_to_b", "b_to_a") for k in self.ks)]
+        return {key: metric_label(key, self.paired.modalities) for key in keys}
 
     def _title(self) -> str:
         what = f"GapShift(delta={self._delta:+.2f})" if self._corrector == "GapShift" else self._corrector
@@ -383,7 +378,7 @@ class GapExplorer(Panel):
         readouts = {}
         for key in self.metrics:
             readout = widgets.HTML(value="", description=labels.get(key, key),
-                                   style={"description_width": "190px"})  # "mean unmatched cosine" in full
+                                   style={"description_width": "210px"})  # "gap share of top 20 dimensions" in full
             readout.add_class("wb-metric")
             readout.add_class(metric_css_class(key))
             readouts[key] = readout
