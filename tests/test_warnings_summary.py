@@ -33,7 +33,7 @@ def test_loading_every_builtin_set_prints_one_line_and_raises_no_warning(capsys)
 
 def test_other_warnings_pass_through_and_nothing_is_printed_without_a_match(capsys):
     with pytest.warns(UnverifiedFileWarning, match="old file"), summarize_warnings() as caught:
-        warnings.warn("old file", UnverifiedFileWarning)
+        warnings.warn("old file", UnverifiedFileWarning, stacklevel=1)
     assert caught == [] and capsys.readouterr().out == ""
     with pytest.raises(TypeError, match="Warning subclasses"), summarize_warnings(int):  # type: ignore[arg-type]
         pass

@@ -170,8 +170,8 @@ def cosine_histogram_figure(paired: PairedEmbeddings, bins: int = 60, title: str
                       template="simple_white", legend=LEGEND_ROW, width=760, height=420)
     if used.height:
         half = float((h["bin_right"][0] - h["bin_left"][0]) / 2)
-        fig.update_xaxes(range=[max(float(used["bin_left"].min()) - half, -1.0),
-                                min(float(used["bin_right"].max()) + half, 1.0)])
+        lo, hi = float(used["bin_left"].to_numpy().min()), float(used["bin_right"].to_numpy().max())
+        fig.update_xaxes(range=[max(lo - half, -1.0), min(hi + half, 1.0)])
     return fig
 
 

@@ -71,7 +71,7 @@ def summarize_warnings(
         try:
             yield summary
         finally:
-            others = []
+            others: list[warnings.WarningMessage] = []
             for w in seen:
                 (summary if issubclass(w.category, wanted) else others).append(w)
     for w in others:  # not ours: shown as if nothing had caught them
