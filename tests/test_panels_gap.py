@@ -218,3 +218,31 @@ def test_widget_structure_and_round_trip(clip):
     assert isinstance(fig, go.Figure) and not isinstance(fig, go.FigureWidget)
     assert [t.name for t in fig.data] == ["image (500)", "text (500)", "centroids"]
     assert "GapShift(delta=+0.00)" in fig.layout.title.text
+
+
+def test_a_fitted_corrector_shows_the_in_sample_badge_and_disables_the_slider(clip):
+    explorer = GapExplorer(clip)
+    ui = explorer._ui if explorer._ui else (explorer.widget, explorer._ui)[1]
+    assert not explorer.in_sample and ui["badge"].value == "" and ui["badge"].layout.display == "none"
+    assert not ui["slider"].disabled
+    ui["dropdown"].value = "Procrustes"
+    # Procrustes fitted on the 500 pairs on show retrieves almost perfectly: the number the badge warns about
+    assert explorer.in_sample and explorer.metrics["a_to_b_R@1"] > 0.85
+    assert "fitted on these pairs (in-sample)" in ui["badge"].value and "Procrustes" in ui["badge"].value
+    assert ui["badge"].layout.display is None and ui["slider"].disabled
+    explorer.delta = 0.5  # Python may still move it: that selects GapShift and enables the slider again
+    assert explorer.corrector == "GapShift" and not ui["slider"].disabled and ui["badge"].value == ""
+
+
+def test_a_gap_report_shows_a_table_with_human_labels_in_a_notebook():
+    import re
+
+    paired = datasets.load("liang2022/videoclip")
+    report = gap_report(paired, probe=False)
+    page = report._repr_html_()
+    rows = dict(re.findall(r"<th style='text-align:left'>([^<]+)</th><td>([^<]+)</td>", page))
+    assert len(rows) == len(report)
+    assert rows["mean cosine within video"] == f"{report['intra_cosine_a']:.4f}"
+    assert rows["mean cosine within text"] == f"{report['intra_cosine_b']:.4f}"
+    assert rows["centroid distance"] == f"{report['centroid_distance']:.4f}"
+    assert rows["modality probe accuracy"] == "–" and "_" not in "".join(rows)

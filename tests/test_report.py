@@ -126,3 +126,62 @@ def test_datasets_command_lists_all_sets(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in datasets.names())
+
+
+def test_report_pages_share_one_plotlyjs_stay_small_and_read_as_prose(tmp_path):
+    out = tmp_path / "two"
+    assert main(["report", "--dataset", "liang2022/clip", "--dataset", "liang2022/clasp-random", "--out", str(out),
+                 "--no-figures", "--resamples", "20", "--quiet"]) == 0
+    pages = sorted(out.glob("*/report.html"))
+    assert len(pages) == 2 and (out / "plotly.min.js").stat().st_size > 1_000_000  # the real bundle, once
+    assert not list(out.glob("*/figures/plotly.min.js")) and not list(out.glob("*/*.js"))
+    for page in [*pages, out / "index.html"]:
+        assert page.stat().st_size < 1_000_000, page
+    clip = (out / "liang2022-clip" / "report.html").read_text()
+    assert '<script src="../plotly.min.js"' in clip and "plotly.js v" not in clip  # loaded, not inlined
+    # human labels, chance beside R@K (1/500 and 10/500 for 500 one-to-one pairs), intervals folded
+    assert "R@1 image→text" in clip and "a_to_b" not in clip and "_lo" not in clip and "r1_" not in clip
+    assert "<th>chance level</th>" in clip
+    assert "<td class='num'>0.0020</td>" in clip and "<td class='num'>0.0200</td>" in clip
+    assert re.search(r"<td class='num'>0\.\d{3} ± 0\.\d{3}</td>", clip)
+    assert "wb-degenerate" not in clip
+    # CLASP with random weights: every protein (and every text) embedding is one point; said at the top
+    clasp = (out / "liang2022-clasp-random" / "report.html").read_text()
+    warning = clasp.index("wb-degenerate")
+    assert warning < clasp.index("<h2>Gap metrics</h2>")
+    assert "each protein item is (almost) the same point" in clasp and "each text item" in clasp
+    assert "liang2022/clasp-random" in (out / "index.html").read_text().split("wb-degenerate")[1][:400]
+
+
+def test_a_single_report_keeps_plotlyjs_in_its_figures_folder(tmp_path):
+    from workbench.report import PLOTLY_JS, write_report
+
+    paired = datasets.load("liang2022/videoclip")
+    files = write_report(paired, tmp_path, name="v", figures=False, correctors=())
+    page = files.report_html.read_text()
+    assert f'<script src="figures/{PLOTLY_JS}"' in page and (tmp_path / "figures" / PLOTLY_JS).is_file()
+    assert files.report_html.stat().st_size < 1_000_000
+    # the chance level of R@5 text→video over 100 one-to-one pairs: 5 / 100
+    assert files.metrics["retrieval_chance"]["b_to_a_recall@5"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("command", ["report", "reproduce", "datasets"])
+def test_cli_help_shows_defaults_and_an_example(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "example" in text and f"workbench {command}" in text.split("example")[1]
+    if command == "report":
+        assert "(default: 200)" in text and "(default: None)" not in text and "(default: False)" not in text
+    if command == "reproduce":
+        assert "(default: ViT-B-32)" in text and "(default: 64)" in text
+
+
+def test_datasets_command_prints_whole_descriptions_in_a_wide_terminal(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for description in datasets.list()["description"].to_list():
+        assert description in out  # on one line, not cut with "…"
+    assert "…" not in out

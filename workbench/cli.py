@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import warnings
 from collections import Counter
@@ -21,6 +22,32 @@ from collections.abc import Sequence
 from pathlib import Path
 
 _DEBUG_HELP = "on an error, show the Python traceback instead of one line"
+_EXAMPLES = {
+    "top": """examples:
+  workbench datasets
+  workbench report --dataset liang2022/clip --out reports/clip
+  workbench report --dataset all --out reports/demo
+  workbench reproduce openclip-retrieval --coco data/dataset_coco.json --image-root data/coco""",
+    "datasets": """example:
+  workbench datasets        (name, modalities, model, pairs, dimensions and a description of each set)""",
+    "report": """examples:
+  workbench report --dataset liang2022/clip --out reports/clip
+  workbench report --dataset all --out reports/demo --no-figures
+  workbench report --embeddings run1/emb.npz --embeddings run2/emb.npz --out reports/runs""",
+    "reproduce": """example:
+  workbench reproduce openclip-retrieval --model ViT-B-32 --pretrained laion2b_s34b_b79k \\
+      --coco data/dataset_coco.json --image-root data/coco""",
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help (those that say something: not None, False or empty); examples
+    (the epilog) kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 #: Failures a user can meet and act on (bad input, an unwritable output, missing files, weights or extras, no
 #: browser for figures): one line ``workbench: error: ...`` on stderr and exit status 2, as argparse does.
 #: OSError covers PermissionError, FileNotFoundError and WeightsUnavailableError; RuntimeError covers ExportError.
@@ -30,17 +57,23 @@ _EXPECTED = (OSError, ValueError, TypeError, RuntimeError, ImportError)
 def _parser() -> argparse.ArgumentParser:
     from workbench._version import __version__
 
-    parser = argparse.ArgumentParser(prog="workbench", description="Study multimodal alignment and the modality gap.")
+    parser = argparse.ArgumentParser(prog="workbench", description="Study multimodal alignment and the modality gap.",
+                                     epilog=_EXAMPLES["top"], formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     common = argparse.ArgumentParser(add_help=False)  # --debug after the command too (absent: the top level's value)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("datasets", parents=[common], help="list the built-in embedding sets")
+    sub.add_parser("datasets", parents=[common], help="list the built-in embedding sets",
+                   description="List the built-in embedding sets.", epilog=_EXAMPLES["datasets"],
+                   formatter_class=_HelpFormatter)
 
     report = sub.add_parser("report", parents=[common],
-                            help="write metrics.json and report.html for one or several paired sets")
+                            help="write metrics.json and report.html for one or several paired sets",
+                            description="Write metrics.json, metrics.tex/.md, figures and report.html for one or "
+                                        "several paired sets (one folder each and an index.html for several).",
+                            epilog=_EXAMPLES["report"], formatter_class=_HelpFormatter)
     report.add_argument("--dataset", action="append", default=[], metavar="NAME",
                         help="a built-in set (repeatable; 'all' for every one); see `workbench datasets`")
     report.add_argument("--embeddings", action="append", default=[], metavar="FILE", type=Path,
@@ -51,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--resamples", type=int, default=200, help="resamples for the corrector intervals")
 
     reproduce = sub.add_parser("reproduce", parents=[common],
-                               help="run a published protocol and print our numbers beside the paper's")
+                               help="run a published protocol and print our numbers beside the paper's",
+                               description="Run a published protocol and print our numbers beside the paper's.",
+                               epilog=_EXAMPLES["reproduce"], formatter_class=_HelpFormatter)
     reproduce.add_argument("protocol", choices=["openclip-retrieval"])
     reproduce.add_argument("--model", default="ViT-B-32", help="an open_clip architecture")
     reproduce.add_argument("--pretrained", default="laion2b_s34b_b79k",
@@ -61,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--flickr", type=Path, metavar="JSON", help="Karpathy dataset_flickr30k.json (1k test split)")
     reproduce.add_argument("--image-root", type=Path, metavar="DIR",
                            help="folder the JSON's image paths are relative to (default: beside the JSON)")
-    reproduce.add_argument("--batch-size", type=int, default=64)
+    reproduce.add_argument("--batch-size", type=int, default=64, help="images or captions per encoder call")
     return parser
 
 
@@ -114,7 +149,7 @@ def _embedding_labels(paths: Sequence[Path], fixed: Sequence[str]) -> list[str]:
 def _report(args: argparse.Namespace) -> int:
     from workbench import datasets
     from workbench.data import PairedEmbeddings
-    from workbench.report import write_index, write_report
+    from workbench.report import write_index, write_plotlyjs, write_report
 
     names: list[str] = []
     for name in args.dataset:
@@ -129,13 +164,14 @@ def _report(args: argparse.Namespace) -> int:
     several = len(inputs) > 1
     folders = _unique_folders([label for label, _ in inputs])
     written = []
+    shared_js = write_plotlyjs(args.out) if several else None  # one plotly.js for every page
     for i, ((label, source), folder) in enumerate(zip(inputs, folders, strict=True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
             paired = datasets.load(source) if i < len(names) else PairedEmbeddings.load(source)
         out = args.out / folder if several else args.out
         files = write_report(paired, out, name=label, source=source, figures=not args.no_figures,
-                             n_resamples=args.resamples)
+                             n_resamples=args.resamples, plotlyjs=shared_js)
         written.append(files)
         if not args.quiet:
             m = files.metrics["metrics"]
@@ -177,8 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             from workbench import datasets
 
-            with pl.Config(tbl_rows=-1, tbl_width_chars=160, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
-                print(datasets.list())
+            table = datasets.list()
+            longest = max((len(str(v)) for c in table.columns for v in table[c].to_list()), default=10)
+            width = max(shutil.get_terminal_size((160, 24)).columns, 80)
+            # every description in full: polars wraps a row rather than cutting a cell when the table is too wide
+            with pl.Config(tbl_rows=-1, tbl_width_chars=width, fmt_str_lengths=longest + 1,
+                           tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+                print(table)
             return 0
         if args.command == "reproduce":
             return _reproduce(args)

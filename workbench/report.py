@@ -7,7 +7,10 @@ For each input, :func:`write_report` writes
   the encoder fingerprint when there is one, seeds, the correctors' parameters);
 - ``metrics.tex`` (booktabs tables) and ``metrics.md``;
 - ``figures/*.pdf|svg|png`` in a paper style (with provenance sidecars), when Chromium is available;
-- ``report.html``: the same figures, interactive, in one self-contained page.
+- ``report.html``: the same figures, interactive, with human metric names ("R@1 image→text"), each R@K beside its
+  chance level, intervals as "0.552 ± 0.021", and a warning at the top when the set is degenerate (a modality
+  collapsed to one point). The page loads plotly.js from a file beside it (``figures/plotly.min.js``, or with
+  several reports one ``plotly.min.js`` shared by all), so each page stays well under 1 MB and opens offline.
 
 :func:`write_index` adds, for several inputs, one summary table across them (the domain check: the same metrics for
 each model and dataset side by side) as ``summary.json``, ``summary.tex``, ``summary.md`` and ``index.html``.
@@ -20,6 +23,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +39,11 @@ from workbench._files import atomic_write
 from workbench.data import PairedEmbeddings
 from workbench.export import (
     ExportError,
+    chance_recall,
+    fold_intervals,
     latex_escape,
     markdown_escape,
+    metric_label,
     provenance,
     save_figures,
     to_latex,
@@ -47,11 +54,15 @@ from workbench.figures import cosine_histogram_figure, gap_dimensions_figure, lo
 __all__ = [
     "DEFAULT_CORRECTORS",
     "INDEX_COLUMNS",
+    "PLOTLY_JS",
     "ReportFiles",
     "data_sha256",
+    "degenerate_reasons",
+    "retrieval_chance",
     "retrieval_metrics",
     "summary_table",
     "write_index",
+    "write_plotlyjs",
     "write_report",
 ]
 
@@ -62,6 +73,12 @@ INDEX_COLUMNS = ("centroid_distance", "relative_modality_gap", "mean_matched_cos
 DEFAULT_CORRECTORS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("GapShift", {"delta": 1.0}), ("MeanCenter", {}), ("Standardize", {}), ("Procrustes", {}),
 )
+
+
+#: The file name of the shared plotly.js bundle.
+PLOTLY_JS = "plotly.min.js"
+#: A modality whose mean within-modality cosine reaches this has (almost) collapsed to one point.
+COLLAPSED_COSINE = 0.999
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,63 @@ def retrieval_metrics(paired: PairedEmbeddings, ks: Sequence[int] = (1, 5, 10)) 
     return out
 
 
+def retrieval_chance(paired: PairedEmbeddings, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """R@K of a random ranking for the queries :func:`retrieval_metrics` asks (``a_to_b_recall@K`` keys): the mean
+    over queries of :func:`~workbench.export.chance_recall` with each query's number of partners."""
+    out = {}
+    for label, rel, n_gallery in (("a_to_b", paired.pairs, len(paired.b)),
+                                  ("b_to_a", paired.pairs[:, ::-1], len(paired.a))):
+        _, relevant = np.unique(rel[:, 0], return_counts=True)
+        for k in ks:
+            out[f"{label}_recall@{k}"] = float(np.mean([chance_recall(k, n_gallery, int(r)) for r in relevant]))
+    return out
+
+
+def degenerate_reasons(paired: PairedEmbeddings, metrics: dict[str, Any]) -> list[str]:
+    """Why a set cannot show a gap study's usual meaning, in words (empty when nothing is wrong): a modality whose
+    items all coincide (mean within-modality cosine >= 0.999), or one principal component holding > 99% of the
+    variance of all rows.
+
+    Examples
+    --------
+    >>> import warnings, workbench
+    >>> from workbench import gap
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     paired = workbench.datasets.load("liang2022/clasp-random")
+    >>> degenerate_reasons(paired, gap.gap_report(paired, probe=False))[0]
+    'each protein item is (almost) the same point: mean cosine within protein 1.000'
+    """
+    reasons = []
+    for side, e in (("a", paired.a), ("b", paired.b)):
+        value = metrics.get(f"intra_cosine_{side}")
+        if e.n_unique == 1 or (value is not None and value >= COLLAPSED_COSINE):
+            shown = "1.000" if value is None else f"{value:.3f}"
+            reasons.append(f"each {e.modality} item is (almost) the same point: mean cosine within {e.modality} "
+                           f"{shown}")
+    rows = np.concatenate([paired.a.vectors, paired.b.vectors]).astype(np.float64)
+    rows -= rows.mean(axis=0)
+    singular = np.linalg.svd(rows, compute_uv=False)
+    total = float(np.sum(singular**2))
+    if total > 0 and singular[0] ** 2 / total > 0.99:
+        reasons.append(f"the first principal component holds {singular[0] ** 2 / total:.1%} of the variance: the "
+                       "modalities differ along one direction only")
+    return reasons
+
+
+def write_plotlyjs(folder: str | os.PathLike[str]) -> Path:
+    """Write plotly.js (the installed plotly's bundle, offline) as ``folder/plotly.min.js`` unless it is there."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(folder) / PLOTLY_JS
+    source = get_plotlyjs()
+    if not (path.is_file() and path.stat().st_size == len(source.encode())):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "w") as handle:
+            handle.write(source)
+    return path
+
+
 def _correctors(spec: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     from workbench import correct
 
@@ -111,14 +185,16 @@ def _fmt(value: float | None) -> str:
 
 
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>{head}
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 90em; color: #222; padding: 0 1em; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3em .8em; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }} .prov {{ color: #666; font-size: .85em; }}
+.warning {{ background: #fff4e0; border-left: 4px solid #D55E00; padding: .6em 1em; }} td.chance {{ color: #666; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}</p>
+{warning}
 {body}
 <h2>Provenance</h2>
 <pre class="prov">{provenance}</pre>
@@ -126,18 +202,40 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }} .prov {{ col
 """
 
 
-def _table_html(table: pl.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+_NUMERIC = re.compile(r"^(–$|-?\d)")  # a number, or a folded interval "0.552 ± 0.021", or a missing one
+
+
+def _table_html(table: pl.DataFrame, labels: dict[str, str] | None = None) -> str:
+    """An HTML table; ``labels`` renames headers; strings that are numbers (folded intervals) align right."""
+    labels = labels or {}
+    head = "".join(f"<th>{html.escape(labels.get(c, c))}</th>" for c in table.columns)
     rows = []
     for row in table.rows():
         cells = []
         for v in row:
             if isinstance(v, float) or v is None:
                 cells.append(f"<td class='num'>{_fmt(v)}</td>")
+            elif isinstance(v, str) and _NUMERIC.match(v):
+                cells.append(f"<td class='num'>{html.escape(str(v))}</td>")
             else:
                 cells.append(f"<td>{html.escape(str(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _metric_rows(values: dict[str, Any], modalities: Sequence[str], notes: dict[str, str] | None = None,
+                 chance: dict[str, float] | None = None) -> pl.DataFrame:
+    """One row per metric with its human label (and a note or the chance level)."""
+    columns: dict[str, Any] = {"metric": [metric_label(k, modalities) for k in values],
+                               "value": [values[k] for k in values]}
+    schema: dict[str, Any] = {"metric": pl.String, "value": pl.Float64}
+    if chance is not None:
+        columns["chance"] = [chance.get(k) for k in values]
+        schema["chance"] = pl.Float64
+    if notes is not None:
+        columns["note"] = [notes.get(k, "") for k in values]
+        schema["note"] = pl.String
+    return pl.DataFrame(columns, schema=schema)
 
 
 def write_report(
@@ -152,6 +250,7 @@ def write_report(
     n_resamples: int = 200,
     seed: int = 0,
     encoder_fingerprint: str | None = None,
+    plotlyjs: str | os.PathLike[str] | None = None,
 ) -> ReportFiles:
     """Write the study of one paired set into ``out_dir`` (see the module docstring for the files).
 
@@ -163,6 +262,9 @@ def write_report(
         Compared on held-out pairs (half of the items, seeded); empty to skip.
     n_resamples : int
         Resamples for the corrector comparison's intervals.
+    plotlyjs : path, optional
+        A plotly.js file the page loads (written by :func:`write_plotlyjs`; several reports share one). By
+        default ``figures/plotly.min.js`` in ``out_dir``.
 
     Examples
     --------
@@ -184,6 +286,8 @@ def write_report(
     if corrector_objects and min(len(np.unique(paired.pairs[:, 0])), paired.n_pairs) >= 8:
         comparison = compare_correctors(paired, corrector_objects, n_resamples=n_resamples, seed=seed, probe=False)
     dupes = {side: len(e) - e.n_unique for side, e in (("a", paired.a), ("b", paired.b))}
+    degenerate = degenerate_reasons(paired, metrics)
+    chance = retrieval_chance(paired)
     record: dict[str, Any] = {
         "name": name,
         "model": paired.model,
@@ -197,6 +301,8 @@ def write_report(
         "retrieval": retrieval,
         "correctors": comparison.to_dicts() if comparison is not None else [],
         "notes": notes,
+        "degenerate": degenerate,
+        "retrieval_chance": chance,
         "provenance": provenance(
             source=source or name, data_sha256=data_sha256(paired), encoder_fingerprint=encoder_fingerprint, seed=seed,
             correctors={k: {"class": type(v).__name__, "params": v.get_params()} for k, v in corrector_objects.items()},
@@ -212,21 +318,23 @@ def write_report(
     tex_name, slug = latex_escape(name), _slug(name)
     tex = [to_latex(gap_table, caption=f"Gap metrics: {tex_name}", label=f"tab:gap-{slug}"),
            to_latex(retrieval_table, caption=f"Retrieval: {tex_name}", label=f"tab:retrieval-{slug}")]
-    md = [f"# {markdown_escape(name)}\n", to_markdown(gap_table), "", to_markdown(retrieval_table)]
+    md = [f"# {markdown_escape(name)}\n", to_markdown(_metric_rows(dict(metrics), paired.modalities)), "",
+          to_markdown(_metric_rows(retrieval, paired.modalities, chance=chance))]
     if comparison is not None:
         shown = ["centroid_distance", "relative_modality_gap",
                  *[c for c in comparison.columns if c.endswith("R@1")]]
         keep = ["corrector", *[c + suffix for c in shown for suffix in ("", "_lo", "_hi")]]
         tex.append(to_latex(comparison.select(keep), caption=f"Gap correctors on held-out pairs: {tex_name}",
                             label=f"tab:correctors-{slug}"))
-        md += ["", to_markdown(comparison.select(keep))]
+        md += ["", to_markdown(comparison.select(keep).rename(
+            {c + end: metric_label(c, paired.modalities) + end for c in shown for end in ("", "_lo", "_hi")}))]
 
     # figures
     landscape = gap.gap_loss_landscape(paired) if paired.is_one_to_one else None
     figs = {"pca": pca_figure(paired), "cosines": cosine_histogram_figure(paired),
             "gap_dimensions": gap_dimensions_figure(paired)}
     if landscape is not None:
-        figs["loss_landscape"] = loss_landscape_figure(landscape)
+        figs["loss_landscape"] = loss_landscape_figure(landscape, paired.modalities)
     if figures:
         try:
             save_figures([(fig, out / "figures" / key) for key, fig in figs.items()], formats=formats,
@@ -246,19 +354,32 @@ def write_report(
     with atomic_write(out / "metrics.md", "w") as handle:
         handle.write("\n".join(md) + "\n")
 
-    body = ["<h2>Gap metrics</h2>", _table_html(gap_table.with_columns(
-        pl.Series("note", [notes.get(k, "") for k in metrics]))), "<h2>Retrieval</h2>", _table_html(retrieval_table)]
+    modalities = paired.modalities
+    script = Path(plotlyjs) if plotlyjs is not None else write_plotlyjs(out / "figures")
+    js_src = quote(Path(os.path.relpath(os.path.abspath(script), os.path.abspath(out))).as_posix())
+    body = ["<h2>Gap metrics</h2>", _table_html(_metric_rows(dict(metrics), modalities, notes=notes)),
+            "<h2>Retrieval</h2>", _table_html(_metric_rows(retrieval, modalities, chance=chance),
+                                              {"chance": "chance level"})]
     if comparison is not None:
-        body += ["<h2>Gap correctors (held-out pairs, 95% intervals)</h2>", _table_html(comparison.select(keep))]
-    for i, (key, fig) in enumerate(figs.items()):
-        body.append(f"<h2>{html.escape(key.replace('_', ' '))}</h2>")
-        body.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
+        folded = fold_intervals(comparison.select(keep))
+        body += ["<h2>Gap correctors (held-out pairs, 95% intervals)</h2>",
+                 _table_html(folded, {c: metric_label(c, modalities) for c in folded.columns})]
+    titles = {"pca": "Both modalities in one PCA projection", "cosines": "Cosine similarities",
+              "gap_dimensions": "The dimensions that carry most of the gap",
+              "loss_landscape": "Loss landscape along the gap (dashed: the model's own gap)"}
+    for key, fig in figs.items():
+        body.append(f"<h2>{html.escape(titles.get(key, key.replace('_', ' ')))}</h2>")
+        body.append(fig.to_html(full_html=False, include_plotlyjs=False))
     summary = (
-        f"{html.escape(paired.model)} &middot; {html.escape(paired.a.modality)} ({len(paired.a)}) and "
-        f"{html.escape(paired.b.modality)} ({len(paired.b)}) &middot; {paired.n_pairs} pairs &middot; "
+        f"{html.escape(paired.model)} &middot; {html.escape(modalities[0])} ({len(paired.a)}) and "
+        f"{html.escape(modalities[1])} ({len(paired.b)}) &middot; {paired.n_pairs} pairs &middot; "
         f"{paired.dim} dimensions"
     )
+    warning = "" if not degenerate else (
+        "<div class='warning wb-degenerate'><b>Degenerate set: the gap metrics below do not mean what they usually "
+        "do.</b><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in degenerate) + "</ul></div>")
     page = _PAGE.format(title=html.escape(f"workbench report: {name}"), summary=summary, body="\n".join(body),
+                        head=f'\n<script src="{html.escape(js_src)}" charset="utf-8"></script>', warning=warning,
                         provenance=html.escape(json.dumps(record["provenance"], indent=2, default=str)))
     with atomic_write(out / "report.html", "w") as handle:
         handle.write(page)
@@ -296,8 +417,13 @@ def write_index(reports: Sequence[ReportFiles], out_dir: str | os.PathLike[str])
         f"<li><a href='{html.escape(quote(r.report_html.relative_to(out).as_posix()))}'>"
         f"{html.escape(r.metrics['name'])}</a></li>" for r in reports
     )
-    page = _PAGE.format(title="workbench reports", summary=f"{len(reports)} reports",
-                        body=f"<h2>Side by side</h2>{_table_html(table)}<h2>Reports</h2><ul>{links}</ul>",
+    labels = {c: metric_label(c, ("1st", "2nd")) if c in INDEX_COLUMNS else c for c in table.columns}
+    flagged = [r.metrics["name"] for r in reports if r.metrics.get("degenerate")]
+    warning = "" if not flagged else (
+        "<div class='warning wb-degenerate'><b>Degenerate sets</b> (a modality collapsed to one point; see each "
+        f"report): {html.escape(', '.join(flagged))}</div>")
+    page = _PAGE.format(title="workbench reports", summary=f"{len(reports)} reports", head="", warning=warning,
+                        body=f"<h2>Side by side</h2>{_table_html(table, labels)}<h2>Reports</h2><ul>{links}</ul>",
                         provenance=html.escape(json.dumps(provenance(source="several"), indent=2)))
     with atomic_write(out / "index.html", "w") as handle:
         handle.write(page)

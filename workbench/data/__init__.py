@@ -18,6 +18,9 @@ Each class saves to and loads from one ``.npz`` or ``.parquet`` file (``save(pat
 atomically, read back bit for bit, checksummed: a damaged file is a ``ValueError`` naming it; a ``.parquet`` file
 written before checksums loads with an :class:`UnverifiedFileWarning`); the file format lives below the classes, in
 the private ``_bundle`` module.
+
+Warnings that are expected and understood (duplicate rows in a built-in set) can be collected into one printed
+line with :func:`summarize_warnings`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from workbench.data._bundle import UnverifiedFileWarning
 from workbench.data._embeddings import DuplicateRowsWarning, Embeddings
 from workbench.data._multimodal import MultimodalEmbeddings
 from workbench.data._paired import PairedEmbeddings
+from workbench.data._warnings import WarningSummary, summarize_warnings
 
 __all__ = [
     "DuplicateRowsWarning",
@@ -33,4 +37,6 @@ __all__ = [
     "MultimodalEmbeddings",
     "PairedEmbeddings",
     "UnverifiedFileWarning",
+    "WarningSummary",
+    "summarize_warnings",
 ]

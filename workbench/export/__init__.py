@@ -6,8 +6,10 @@
   kaleido for a whole batch;
 - saving (``_save``): :func:`save_figure` / :func:`save_figures`, each file written atomically with a
   ``<stem>.provenance.json`` sidecar, and :func:`provenance`, the one provenance record of the package;
-- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`latex_escape`,
-  :func:`markdown_escape`.
+- labels: :func:`metric_label`, the human label of a metric key ("R@1 image→text"), from THE label table
+  (:data:`METRIC_LABELS`) that figures, reports and panels share, and :func:`chance_recall`, R@K by chance;
+- tables (``_tables``): :func:`to_latex` (booktabs), :func:`to_markdown`, :func:`fold_intervals` (plain
+  text), :func:`latex_escape`, :func:`markdown_escape`.
 
 Importing this package loads neither plotly nor kaleido; they are imported when a figure is styled or exported.
 
@@ -20,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+from workbench._labels import METRIC_LABELS, chance_recall, metric_label
 from workbench.export._browser import ExportError, export_session, find_browser
 from workbench.export._save import FORMATS, PROVENANCE_PACKAGES, provenance, save_figure, save_figures
 from workbench.export._style import (
@@ -35,7 +38,7 @@ from workbench.export._style import (
     VECTOR_POINTS_MAX,
     paper_figure,
 )
-from workbench.export._tables import latex_escape, markdown_escape, to_latex, to_markdown
+from workbench.export._tables import fold_intervals, latex_escape, markdown_escape, to_latex, to_markdown
 
 __all__ = [
     "COLUMN_WIDTHS",
@@ -44,6 +47,7 @@ __all__ = [
     "FONT_FAMILY",
     "FONT_SIZE",
     "FORMATS",
+    "METRIC_LABELS",
     "PALETTE",
     "POINTS_PER_INCH",
     "PROVENANCE_PACKAGES",
@@ -51,10 +55,13 @@ __all__ = [
     "TITLE_FONT_SIZE",
     "VECTOR_POINTS_MAX",
     "ExportError",
+    "chance_recall",
     "export_session",
     "find_browser",
+    "fold_intervals",
     "latex_escape",
     "markdown_escape",
+    "metric_label",
     "paper_figure",
     "provenance",
     "save_figure",

@@ -7,11 +7,15 @@ This is the one place report, figures and panels take their colours from (:data:
 - serif text (Times New Roman, falling back to Times, Liberation Serif, Nimbus Roman, serif) at 8 pt, 7 pt tick
   labels and legend, 9 pt title;
 - the Okabe-Ito colour-blind-safe palette (:data:`PALETTE`) as colorway, Viridis as colour scale;
+- a compact legend: symbols as large as the trace's own (not plotly's 16-pixel constant), 30 points wide
+  (plotly's least), entries in a row where the figure asks for one (the
+  package's figures put one row above the plot area, :data:`workbench.figures.LEGEND_ROW`);
 - white background, 0.5 pt black axis lines with outside ticks, no grid, tight margins (grown only as far as tick
   labels and axis titles need);
 - point clouds sized for print: markers of scatter traces with more than :data:`DENSE_POINTS` points are at most
   :data:`DENSE_MARKER_PT` points across (screen-sized markers of a few pixels become blots at column width);
-- no interactive artefacts: dropdowns (``updatemenus``) and sliders are removed, WebGL traces (``scattergl``, used
+- no interactive artefacts: traces hidden behind a legend click (``visible="legendonly"``) lose their legend entry,
+  dropdowns (``updatemenus``) and sliders are removed, WebGL traces (``scattergl``, used
   above :data:`workbench.figures.WEBGL_ABOVE` points) become SVG traces so PDF and SVG stay vector (up to
   :data:`VECTOR_POINTS_MAX` points); static exports carry no modebar.
 """
@@ -110,8 +114,8 @@ def _paper_template() -> go.layout.Template:
             "title": {"font": {"size": TITLE_FONT_SIZE}, "x": 0.5, "xanchor": "center"},
             "xaxis": axis,
             "yaxis": axis,
-            "legend": {"font": small, "bgcolor": "rgba(255,255,255,0)", "borderwidth": 0, "itemsizing": "constant",
-                       "tracegroupgap": 2},
+            "legend": {"font": small, "bgcolor": "rgba(255,255,255,0)", "borderwidth": 0, "itemsizing": "trace",
+                       "itemwidth": 30, "tracegroupgap": 2},
             "colorway": list(PALETTE),
             "colorscale": {"sequential": "Viridis", "sequentialminus": "Viridis"},
             "coloraxis": {"colorbar": colorbar},
@@ -185,6 +189,9 @@ def paper_figure(fig: Any, width: Width = "single", height: float | None = None)
                 trace.marker.size = min(float(cast(float, size)), DENSE_MARKER_PT)
             else:
                 trace.marker.size = np.minimum(np.asarray(size, dtype=np.float64), DENSE_MARKER_PT)
+    for trace in data:
+        if trace.visible == "legendonly":  # nothing can switch it on in print: no legend entry either
+            trace.showlegend = False
     styled = go.Figure(data=data, layout=base.layout)  # frames (animations) are dropped
     has_title = bool(styled.layout.title.text)
     styled.update_layout(

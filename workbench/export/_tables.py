@@ -17,7 +17,7 @@ import polars as pl
 
 from workbench._params import check_int
 
-__all__ = ["latex_escape", "markdown_escape", "to_latex", "to_markdown"]
+__all__ = ["fold_intervals", "latex_escape", "markdown_escape", "to_latex", "to_markdown"]
 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -29,7 +29,7 @@ _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
 # Markdown: characters that open inline markup (emphasis, code, links, HTML, entities, math, strikethrough) or end a
 # table cell; "_" only where it could emphasise (not inside a word, as in image_to_text_R@1)
 _MARKDOWN_RE = re.compile(r"[\\`*\[\]<>&$~|#]|(?<![^\W_])_|_(?![^\W_])")
-_DASH = {"latex": "--", "markdown": "–"}
+_DASH = {"latex": "--", "markdown": "–", "text": "–"}
 
 
 def latex_escape(text: str) -> str:
@@ -77,7 +77,7 @@ def _cell(value: Any, digits: int, style: str) -> str:
         text = str(value)
     else:
         text = str(value)
-        return latex_escape(text) if style == "latex" else markdown_escape(text)
+        return latex_escape(text) if style == "latex" else markdown_escape(text) if style == "markdown" else text
     if style == "latex":
         text = text.replace("inf", r"\infty")
         return f"${text}$" if text.startswith("-") or "infty" in text else text
@@ -147,6 +147,22 @@ def _table_cells(table: Any, digits: int, intervals: bool, style: str) -> tuple[
             cells.append(_superscript(cell, row[f"{c}_sig"], style) if c in lettered else cell)
         rows.append(cells)
     return columns, numeric, rows
+
+
+def fold_intervals(table: pl.DataFrame, *, digits: int = 3) -> pl.DataFrame:
+    """``table`` as plain text cells (for HTML or a terminal), each ``m`` with ``m_lo`` / ``m_hi`` folded into one
+    ``m`` column as in :func:`to_markdown`: ``"0.552 ± 0.021"`` (an interval visibly off-centre is written out,
+    ``"0.552 [0.520, 0.600]"``); missing values are "–". Nothing is escaped.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> fold_intervals(pl.DataFrame({"m": [0.552], "m_lo": [0.531], "m_hi": [0.573], "n": [500]})).rows()
+    [('0.552 ± 0.021', '500')]
+    """
+    columns, _, rows = _table_cells(table, digits, True, "text")
+    return pl.DataFrame([dict(zip(columns, row, strict=True)) for row in rows],
+                        schema=dict.fromkeys(columns, pl.String))
 
 
 def to_markdown(table: pl.DataFrame, *, digits: int = 3, intervals: bool = True) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._labels import metric_label
 from workbench._params import check_int, check_ints, check_number, check_seed
 from workbench._validation import unit_rows64
 from workbench.data import PairedEmbeddings
@@ -346,13 +347,38 @@ def gap_dimensions(a: Any, b: Any | None = None, k: int = 10) -> pl.DataFrame:
 
 # -- the report -------------------------------------------------------------------------------------------------------
 class GapReport(dict):  # type: ignore[type-arg]
-    """A ``dict[str, float | None]`` of gap metrics, with ``notes`` saying what was subsampled or skipped."""
+    """A ``dict[str, float | None]`` of gap metrics, with ``notes`` saying what was subsampled or skipped.
+
+    ``modalities`` names ``a`` and ``b`` (from a PairedEmbeddings; else ``("a", "b")``) in the HTML table a
+    notebook shows, whose rows carry the human labels of :func:`workbench.export.metric_label`.
+    """
 
     notes: dict[str, str]
 
-    def __init__(self, values: dict[str, float | None], notes: dict[str, str]) -> None:
+    def __init__(self, values: dict[str, float | None], notes: dict[str, str],
+                 modalities: tuple[str, str] = ("a", "b")) -> None:
         super().__init__(values)
         self.notes = notes
+        self.modalities = (str(modalities[0]), str(modalities[1]))
+
+    def _repr_html_(self) -> str:
+        """A table of the metrics with human labels and notes (what a notebook shows).
+
+        Examples
+        --------
+        >>> html = GapReport({"intra_cosine_a": 0.5, "modality_probe_accuracy": None},
+        ...                  {"modality_probe_accuracy": "fewer than 10 pairs"}, ("image", "text"))._repr_html_()
+        >>> "mean cosine within image" in html and "<td>0.5000</td>" in html and "fewer than 10 pairs" in html
+        True
+        """
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(metric_label(k, self.modalities))}</th>"
+            f"<td>{'–' if v is None else f'{v:.4f}'}</td><td>{html.escape(self.notes.get(k, ''))}</td></tr>"
+            for k, v in self.items())
+        return ("<table class='wb-gap-report'><thead><tr><th>metric</th><th>value</th><th>note</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
 
     def to_frame(self, wide: bool = False) -> pl.DataFrame:
         """The metrics as a polars DataFrame: one row per metric (``metric``, ``value``, ``note``), or with
@@ -473,7 +499,7 @@ def gap_report(
         values[f"gap_top{k}_share"] = float(cumulative[min(k, len(cumulative)) - 1])
     if hubness_k is not None:
         values.update(hubness(v.items_a, v.items_b, k=hubness_k))
-    return GapReport(values, notes)
+    return GapReport(values, notes, a.modalities if isinstance(a, PairedEmbeddings) else ("a", "b"))
 
 
 # -- distributions for plots -------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Categorical columns map their sorted distinct values to :func:`category_color` `
 are Okabe & Ito's colour-blind-safe palette (:data:`workbench.export.PALETTE`, here ``OKABE_ITO``), later ones step
 the hue by the golden angle through three lightness/saturation levels (more once those run out of distinct colours),
 so each of the first :data:`MAX_DISTINCT` classes gets its own colour and later ones reuse them in turn (with hundreds,
-neighbours in hue are hard to tell apart anyway; the tooltip names the class). Continuous columns map
+neighbours in hue are hard to tell apart anyway; the tooltip names the class). A column whose values are all CSS colour
+names ("green", "Red", "steelblue") is drawn in those colours (:func:`category_colors`). Continuous columns map
 ``[min, max]`` linearly through Viridis. Missing values (null, NaN, or an item whose side has no such column) are
 :data:`NEUTRAL` grey.
 """
@@ -19,8 +20,8 @@ import numpy as np
 from workbench.export import PALETTE as OKABE_ITO  # the one palette (importing it loads no plotting library)
 
 __all__ = [
-    "CONTINUOUS_SCALE", "MAX_DISTINCT", "NEUTRAL", "OKABE_ITO", "category_color", "continuous_colors",
-    "plotly_colorscale",
+    "CONTINUOUS_SCALE", "CSS_COLORS", "MAX_DISTINCT", "NEUTRAL", "OKABE_ITO", "category_color", "category_colors",
+    "continuous_colors", "plotly_colorscale",
 ]
 
 #: The colour of points with no value.
@@ -32,6 +33,55 @@ _GOLDEN = 0.6180339887498949
 _LEVELS = ((0.70, 0.45), (0.55, 0.62), (0.85, 0.32))  # (saturation, lightness)
 #: Classes beyond this many reuse colours cyclically (class k gets the colour of k % MAX_DISTINCT).
 MAX_DISTINCT = 4096
+
+
+#: The 148 CSS named colours (CSS Color Module Level 4), name -> hex.
+CSS_COLORS: dict[str, str] = {name: f"#{code}" for name, code in (item.split(":") for item in (
+    "aliceblue:F0F8FF antiquewhite:FAEBD7 aqua:00FFFF aquamarine:7FFFD4 azure:F0FFFF beige:F5F5DC bisque:FFE4C4 "
+    "black:000000 blanchedalmond:FFEBCD blue:0000FF blueviolet:8A2BE2 brown:A52A2A burlywood:DEB887 "
+    "cadetblue:5F9EA0 chartreuse:7FFF00 chocolate:D2691E coral:FF7F50 cornflowerblue:6495ED cornsilk:FFF8DC "
+    "crimson:DC143C cyan:00FFFF darkblue:00008B darkcyan:008B8B darkgoldenrod:B8860B darkgray:A9A9A9 "
+    "darkgreen:006400 darkgrey:A9A9A9 darkkhaki:BDB76B darkmagenta:8B008B darkolivegreen:556B2F darkorange:FF8C00 "
+    "darkorchid:9932CC darkred:8B0000 darksalmon:E9967A darkseagreen:8FBC8F darkslateblue:483D8B "
+    "darkslategray:2F4F4F darkslategrey:2F4F4F darkturquoise:00CED1 darkviolet:9400D3 deeppink:FF1493 "
+    "deepskyblue:00BFFF dimgray:696969 dimgrey:696969 dodgerblue:1E90FF firebrick:B22222 floralwhite:FFFAF0 "
+    "forestgreen:228B22 fuchsia:FF00FF gainsboro:DCDCDC ghostwhite:F8F8FF gold:FFD700 goldenrod:DAA520 "
+    "gray:808080 green:008000 greenyellow:ADFF2F grey:808080 honeydew:F0FFF0 hotpink:FF69B4 indianred:CD5C5C "
+    "indigo:4B0082 ivory:FFFFF0 khaki:F0E68C lavender:E6E6FA lavenderblush:FFF0F5 lawngreen:7CFC00 "
+    "lemonchiffon:FFFACD lightblue:ADD8E6 lightcoral:F08080 lightcyan:E0FFFF lightgoldenrodyellow:FAFAD2 "
+    "lightgray:D3D3D3 lightgreen:90EE90 lightgrey:D3D3D3 lightpink:FFB6C1 lightsalmon:FFA07A lightseagreen:20B2AA "
+    "lightskyblue:87CEFA lightslategray:778899 lightslategrey:778899 lightsteelblue:B0C4DE lightyellow:FFFFE0 "
+    "lime:00FF00 limegreen:32CD32 linen:FAF0E6 magenta:FF00FF maroon:800000 mediumaquamarine:66CDAA "
+    "mediumblue:0000CD mediumorchid:BA55D3 mediumpurple:9370DB mediumseagreen:3CB371 mediumslateblue:7B68EE "
+    "mediumspringgreen:00FA9A mediumturquoise:48D1CC mediumvioletred:C71585 midnightblue:191970 mintcream:F5FFFA "
+    "mistyrose:FFE4E1 moccasin:FFE4B5 navajowhite:FFDEAD navy:000080 oldlace:FDF5E6 olive:808000 olivedrab:6B8E23 "
+    "orange:FFA500 orangered:FF4500 orchid:DA70D6 palegoldenrod:EEE8AA palegreen:98FB98 paleturquoise:AFEEEE "
+    "palevioletred:DB7093 papayawhip:FFEFD5 peachpuff:FFDAB9 peru:CD853F pink:FFC0CB plum:DDA0DD "
+    "powderblue:B0E0E6 purple:800080 rebeccapurple:663399 red:FF0000 rosybrown:BC8F8F royalblue:4169E1 "
+    "saddlebrown:8B4513 salmon:FA8072 sandybrown:F4A460 seagreen:2E8B57 seashell:FFF5EE sienna:A0522D "
+    "silver:C0C0C0 skyblue:87CEEB slateblue:6A5ACD slategray:708090 slategrey:708090 snow:FFFAFA "
+    "springgreen:00FF7F steelblue:4682B4 tan:D2B48C teal:008080 thistle:D8BFD8 tomato:FF6347 turquoise:40E0D0 "
+    "violet:EE82EE wheat:F5DEB3 white:FFFFFF whitesmoke:F5F5F5 yellow:FFFF00 yellowgreen:9ACD32 "
+).split())}
+
+
+def category_colors(classes: Any) -> dict[Any, str]:
+    """Colours of the sorted distinct values of a categorical column: each value its own named colour when every
+    value is a CSS colour name (case and spaces ignored: "Green", "light blue"), else class i gets
+    :func:`category_color` ``(i)``.
+
+    Examples
+    --------
+    >>> category_colors(["green", "red"])
+    {'green': '#008000', 'red': '#FF0000'}
+    >>> category_colors(["cat", "green"])
+    {'cat': '#0072B2', 'green': '#D55E00'}
+    """
+    classes = list(classes)
+    keys = [str(c).lower().replace(" ", "") for c in classes]
+    if classes and all(isinstance(c, str) for c in classes) and all(k in CSS_COLORS for k in keys):
+        return {c: CSS_COLORS[k] for c, k in zip(classes, keys, strict=True)}
+    return {c: category_color(i) for i, c in enumerate(classes)}
 
 
 def _level(m: int) -> tuple[float, float]:

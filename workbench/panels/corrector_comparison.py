@@ -21,6 +21,8 @@ import numpy as np
 import polars as pl
 
 from workbench.data import PairedEmbeddings
+from workbench.export import metric_label
+from workbench.figures import LEGEND_ROW
 from workbench.panels._base import Panel
 from workbench.panels._colors import OKABE_ITO
 from workbench.panels._html import format_value, html_table
@@ -140,13 +142,14 @@ class CorrectorComparison(Panel):
                                           "lo": pl.Float64, "hi": pl.Float64})
 
     def _label(self, metric: str) -> str:
-        if metric == "centroid_distance":
-            return "Δ centroid distance"
-        source, target = metric.removesuffix("_R@1").split("_to_")
-        return f"Δ R@1 {source}→{target}"
+        return f"Δ {metric_label(metric)}"
 
-    def figure(self) -> Any:
-        """Grouped bars: the change of R@1 (both ways) and of the centroid distance per corrector, with intervals."""
+    def figure(self, title: bool = True) -> Any:
+        """Grouped bars: the change of R@1 (both ways) and of the centroid distance per corrector, with intervals.
+
+        The legend is one row above the bars (clear of the rotated corrector names); ``title=False`` leaves the
+        title out (for a paper, whose caption says it).
+        """
         import plotly.graph_objects as go
 
         changes = self.changes()
@@ -162,12 +165,15 @@ class CorrectorComparison(Panel):
                          "arrayminus": np.nan_to_num(change - lo), "thickness": 1.2},
             ))
         n_test = self._table["n_test"][0]
+        text = html.escape(f"{self.model + ': ' if self.model else ''}change against no correction "
+                           f"({n_test} held-out pairs, 95% intervals)")
         fig.update_layout(
             barmode="group", template="simple_white", width=760, height=440,
-            title={"text": html.escape(f"{self.model + ': ' if self.model else ''}change against no correction "
-                                       f"({n_test} held-out pairs, 95% intervals)"), "font": {"size": 13}},
-            yaxis_title="change", legend={"orientation": "h", "y": -0.2},
+            title={"text": text, "font": {"size": 13}, "y": 0.98, "yanchor": "top"} if title else None,
+            yaxis_title="change against no correction", legend=LEGEND_ROW,
+            margin={"t": 90 if title else 40},
         )
+        fig.update_xaxes(automargin=True)
         fig.add_hline(y=0, line={"color": "#444", "width": 1})
         return fig
 

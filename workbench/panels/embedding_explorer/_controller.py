@@ -18,7 +18,7 @@ import polars as pl
 
 from workbench._params import check_choice, check_int, check_seed
 from workbench.data import PairedEmbeddings
-from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_color, continuous_colors
+from workbench.panels._colors import NEUTRAL, OKABE_ITO, category_colors, continuous_colors
 from workbench.panels._media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, missing_media_hint, top_k
 from workbench.panels.embedding_explorer._shared import (
     BACKENDS,
@@ -267,8 +267,7 @@ class EmbeddingController:
         except pl.exceptions.InvalidOperationError:
             classes = sorted(present.cast(pl.String).unique().to_list())
             values = values.cast(pl.String)
-        index = {value: i for i, value in enumerate(classes)}
-        mapping = {value: category_color(i) for value, i in index.items()}
+        mapping = category_colors(classes)  # colour names ('green', 'red') as themselves
         colors = [NEUTRAL if v is None else mapping[v] for v in values.to_list()]
         return colors, {"kind": "categorical", "classes": classes, "colors": mapping,
                         "missing": int(values.null_count())}
