@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 __all__ = ["METRIC_LABELS", "chance_recall", "metric_label"]
 
@@ -81,9 +84,10 @@ def metric_label(key: str, modalities: Sequence[str] = ("image", "text")) -> str
     return key.replace("_", " ")
 
 
-def chance_recall(k: int, n_gallery: int, n_relevant: int = 1) -> float:
-    """Expected R@K of a random ranking: the chance that one of ``n_relevant`` items among ``n_gallery`` is in the
-    top ``k``, ``1 - C(n - r, k) / C(n, k)`` (``k / n`` for one relevant item).
+def chance_recall(k: int, n_gallery: int, n_relevant: Any = 1) -> float:
+    """Expected R@K of a uniformly random ranking: the chance that one of ``n_relevant`` items among ``n_gallery`` is
+    in the top ``k``, ``1 - C(n - r, k) / C(n, k)`` (hypergeometric; ``k / n`` for one relevant item). Given one
+    count per query (an array), the mean over the queries.
 
     Examples
     --------
@@ -91,13 +95,16 @@ def chance_recall(k: int, n_gallery: int, n_relevant: int = 1) -> float:
     (0.002, 0.02)
     >>> round(chance_recall(1, 100, n_relevant=5), 4)
     0.05
+    >>> round(chance_recall(3, 10, n_relevant=[2]), 4)   # 1 - (8*7*6) / (10*9*8)
+    0.5333
     """
-    n, r, k = int(n_gallery), int(n_relevant), int(k)
-    if n < 1 or not 1 <= r <= n or k < 1:
-        raise ValueError(f"need n_gallery >= 1, 1 <= n_relevant <= n_gallery and k >= 1; got {n}, {r}, {k}")
-    if r == 1:
+    n, k = int(n_gallery), int(k)
+    r = np.asarray(n_relevant, dtype=np.int64).ravel()
+    if n < 1 or k < 1 or r.size == 0 or r.min() < 1 or r.max() > n:
+        raise ValueError(f"need n_gallery >= 1, 1 <= n_relevant <= n_gallery and k >= 1; got {n}, {n_relevant}, {k}")
+    if np.all(r == 1):
         return min(k, n) / n
-    miss = 1.0
+    miss = np.ones(r.shape, dtype=np.float64)
     for i in range(min(k, n)):
-        miss *= max(n - r - i, 0) / (n - i)
-    return 1.0 - miss
+        miss *= np.clip(n - r - i, 0, None) / (n - i)
+    return float(np.mean(1.0 - miss))

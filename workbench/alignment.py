@@ -28,13 +28,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._labels import chance_recall
 from workbench._params import InvalidParameterError, check_choice, check_int, check_ints, check_number, check_seed
 from workbench.data import Embeddings, MultimodalEmbeddings, PairedEmbeddings
 from workbench.gap import GapReport, gap_report
 from workbench.retrieval import bootstrap_ci, per_query_ranks
 from workbench.train import ContrastiveTrainer, ValidationSet, learning_curve
 
-__all__ = ["AlignmentResult", "align_pretrained", "align_towers", "chance_recall", "split_by_items"]
+__all__ = ["AlignmentResult", "align_pretrained", "align_towers", "split_by_items"]
 
 LOSSES = {"infonce": "infonce", "siglip": "sigmoid", "sigmoid": "sigmoid"}
 
@@ -136,27 +137,6 @@ class AlignmentResult:
                 f"with {first['n_pairs']} training pairs to {last['r1_a_to_b']:.3f} with {last['n_pairs']}."
             )
         return "\n".join(lines)
-
-
-def chance_recall(n_relevant: Any, gallery: int, k: int) -> float:
-    """The expected R@k of a uniformly random ranking: the mean over queries of ``1 - C(G - r, k) / C(G, k)``.
-
-    A query with ``r`` relevant items among ``G`` finds none in a random top k with probability
-    ``C(G - r, k) / C(G, k)`` (hypergeometric).
-
-    Examples
-    --------
-    >>> round(chance_recall([1, 1], gallery=100, k=1), 4)
-    0.01
-    >>> round(chance_recall([2], gallery=10, k=3), 4)   # 1 - (8*7*6) / (10*9*8)
-    0.5333
-    """
-    r = np.asarray(n_relevant, dtype=np.float64).ravel()
-    gallery, k = check_int(gallery, "gallery"), check_int(k, "k")
-    miss = np.ones_like(r)
-    for i in range(min(k, gallery)):
-        miss *= np.clip(gallery - r - i, 0, None) / (gallery - i)
-    return float(np.mean(1.0 - miss))
 
 
 def split_by_items(pairs: Any, test_fraction: float = 0.2, seed: int = 0, *, test_rows: Any = None
@@ -462,7 +442,7 @@ def _study(make_towers: Callable[[int], tuple[Any, Any]], xa: Any, xb: Any, trai
             for k in ks:
                 mean, lo, hi = bootstrap_ci(ranks <= k, n_resamples=n_resamples, seed=seed)
                 rows.append({"stage": stage, "direction": direction, "k": k, "recall": mean, "lo": lo, "hi": hi,
-                             "chance": chance_recall(n_relevant, len(g), k), "queries": len(q), "gallery": len(g)})
+                             "chance": chance_recall(k, len(g), n_relevant), "queries": len(q), "gallery": len(g)})
     gaps = {stage: gap_report(_paired(ea, eb, relevance, names, meta_a, meta_b, test_a, test_b), probe=probe,
                               seed=seed) for stage, (ea, eb) in embedded.items()}
     runs = summary = None
