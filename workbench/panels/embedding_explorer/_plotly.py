@@ -36,7 +36,7 @@ class PlotlyFigure:
 
     def __init__(self, explorer: Any) -> None:
         self.explorer = explorer
-        self._hover_cache: tuple[str, list[str]] | None = None
+        self._hover_cache: tuple[tuple[str, int], list[str]] | None = None
 
     def figure(self) -> Any:
         """A static plotly figure of the current view (projection, colours, pair lines, selection)."""
