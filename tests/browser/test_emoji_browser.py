@@ -44,6 +44,14 @@ import workbench
 
 emoji = workbench.datasets.load("emoji/names")
 paired = emoji.subset(np.flatnonzero((emoji.a.metadata["split"] == "test").to_numpy())[:{N_PAIRS}])
+# a second system: the same names with seeded noise; the flip ledger of noisy -> shipped embeddings
+from workbench.retrieval import flip_ledger
+
+noise = np.random.default_rng(0).normal(size=paired.b.vectors.shape)
+noisy = workbench.PairedEmbeddings.from_arrays(paired.a.vectors, paired.b.vectors + 0.06 * noise,
+                                               modalities=paired.modalities, metadata_a=paired.a.metadata,
+                                               metadata_b=paired.b.metadata)
+ledger = flip_ledger(noisy, paired)
 """
 
 CELLS: list[tuple[str, str]] = [
@@ -51,6 +59,7 @@ CELLS: list[tuple[str, str]] = [
     ("explorer", "from workbench.panels import EmbeddingExplorer, RetrievalBrowser\n\n"
                  "explorer = EmbeddingExplorer(paired, color_by='label')\nexplorer"),
     ("browser", "browser = RetrievalBrowser(paired, k=5)\nbrowser"),
+    ("flips", "flips = RetrievalBrowser(paired, queries=ledger, k=3)\nflips"),
     ("state", "import json\nprint(json.dumps({'row': browser._row, 'direction': browser.direction}))"),
 ]
 
@@ -69,10 +78,16 @@ def _notebook() -> str:
 
 
 @pytest.fixture(scope="module")
-def paired() -> Any:
+def setup() -> dict[str, Any]:
+    """The names ``SETUP`` defines (``paired``, ``noisy``, ``ledger``), run here."""
     scope: dict[str, Any] = {}
     exec(SETUP, scope)  # the test's own code, shared with the notebook
-    data = scope["paired"]
+    return scope
+
+
+@pytest.fixture(scope="module")
+def paired(setup: dict[str, Any]) -> Any:
+    data = setup["paired"]
     assert len(data.a) == len(data.b) == N_PAIRS
     assert set(data.a.metadata["split"].to_list()) == {"test"}
     return data
@@ -90,7 +105,7 @@ def lab(browser: Any, jupyter_lab: Any, artifacts: Path) -> Iterator[EmojiPage]:
     try:
         page.goto(jupyter_lab.notebook_url(NOTEBOOK_NAME))
         _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
-        for cell_id in ("setup", "explorer", "browser"):
+        for cell_id in ("setup", "explorer", "browser", "flips"):
             result.run(cell_id)
         _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
         yield result
@@ -187,3 +202,38 @@ def test_clicking_an_emoji_failure_row_shows_the_query_and_the_top_item(lab: Emo
     state = json.loads(lab.run("state").locator(".jp-OutputArea-output").first.inner_text())
     assert state == {"row": target, "direction": "a_to_b"}
     lab.shot("emoji-02-failure-opened", panel)
+
+
+@pytest.mark.browser
+def test_a_flip_ledger_lists_each_flipped_emoji_with_its_change(lab: EmojiPage, paired: Any,
+                                                                  setup: dict[str, Any]) -> None:
+    expect = _expect()
+    panel = lab.cell("flips").locator(".wb-retrieval-browser")
+    # the flips, computed here by brute force: image queries whose name is ranked first in one system only
+    def ranks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        scores = a @ b.T
+        return 1 + (scores >= np.diag(scores)[:, None]).sum(axis=1) - 1
+
+    noisy = setup["noisy"]
+    before, after = ranks(noisy.a.vectors, noisy.b.vectors), ranks(paired.a.vectors, paired.b.vectors)
+    flipped = np.flatnonzero((before == 1) != (after == 1))
+    assert 2 <= len(flipped) and setup["ledger"].frame["query"].to_list() == flipped.tolist()
+    rows = panel.locator(".wb-failure-row")
+    expect(rows).to_have_count(len(flipped), timeout=UI_TIMEOUT)
+    gained = int(np.sum(after[flipped] == 1))
+    expect(panel.locator(".wb-failures")).to_contain_text(
+        f"{len(flipped)} flipped queries (image → text) of the flip ledger: {gained} gained")
+    for position in (0, len(flipped) - 1):
+        q = int(flipped[position])
+        change = "gained" if after[q] == 1 else "lost"
+        row = rows.nth(position)
+        expect(row.locator(f".wb-flip-{change}")).to_have_text(f"{change}: rank {before[q]} → {after[q]}")
+        expect(row).to_contain_text(f"query image row {q} · rank {after[q]}")
+        thumb = row.locator("img.wb-thumb").first  # the flipped query's emoji
+        expect(thumb).to_be_visible()
+        assert np.array_equal(_pixels(thumb.get_attribute("src")), _file_pixels(paired.a.metadata["path"][q]))
+        expect(row.locator(".wb-caption").first).to_have_text(paired.a.metadata["caption"][q])
+    rows.last.scroll_into_view_if_needed()
+    rows.last.locator("button.wb-open-query").click()
+    expect(panel.locator(".wb-query")).to_contain_text(f"image row {int(flipped[-1])}", timeout=UI_TIMEOUT)
+    lab.shot("emoji-03-flip-ledger", panel)
