@@ -84,3 +84,17 @@ def test_figures_have_no_title_human_labels_and_a_fitted_cosine_range(exported, 
     lo, hi = fig.layout.xaxis.range
     xs = [x for t in fig.data for x, y in zip(t.x, t.y, strict=True) if y > 0]
     assert lo <= min(xs) and max(xs) <= hi and hi - lo < 1.2  # [-1, 1] would be 2 wide
+
+
+def test_single_column_legends_are_compact(measured):
+    """At 3.3 in the legend row starts at the figure's edge: the loss landscape's two R@1 entries share one row
+    (the loss is named by its own axis), the comparison's three entries take two rows, no legend takes three."""
+    def rows(name: str) -> int:
+        boxes, _ = measured[name]
+        return len({round(b.top) for b in boxes if b.cls == "legend"})
+
+    assert rows("loss_landscape-single") == 1 and rows("loss_landscape-double") == 1
+    assert rows("comparison-single") == 2 and rows("comparison-double") == 1
+    assert all(rows(name) <= 2 for name in measured if name != "broken")
+    texts = {b.text for b in measured["loss_landscape-single"][0]}
+    assert "CLIP loss (solid, ●)" in texts and not any(t.startswith("legend: CLIP") for t in texts)

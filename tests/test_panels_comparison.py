@@ -53,6 +53,10 @@ def test_widget_shows_the_table_and_the_chart(comparison):
     table, chart = comparison._ui["table"], comparison._ui["chart"]
     assert "wb-comparison-table" in table._dom_classes and "wb-comparison-chart" in chart._dom_classes
     assert "MeanCenter()" in table.value and "image_to_text_R@1" in table.value
+    # headers are human labels; the column key stays on the header (its title, shown on hover)
+    assert "<th title='image_to_text_R@1'>R@1 image→text</th>" in table.value
+    assert "<th title='centroid_distance'>centroid distance</th>" in table.value
+    assert "<th>image_to_text_R@1</th>" not in table.value and "R@1 text→image</th>" in table.value
     value = comparison.table["centroid_distance"][1]
     assert f"{value:.4f} <small>[" in table.value
     assert isinstance(chart, go.FigureWidget) and len(chart.data) == 3
@@ -85,3 +89,33 @@ def test_a_saved_table_is_shown_without_refitting(comparison, tmp_path, monkeypa
         CorrectorComparison.from_table(comparison.table.reverse())
     with pytest.raises(TypeError, match="polars DataFrame"):
         CorrectorComparison.from_table(comparison.table.to_dicts())
+
+
+def test_a_significance_table_shows_the_letters_and_keeps_its_test_columns_out_of_the_headers(clip, comparison):
+    import re
+
+    table = compare_correctors(clip, [GapShift(1.0), MeanCenter()], significance=True, **ARGS)
+    assert {"system", "image_to_text_R@1_p", "image_to_text_R@1_p_holm", "image_to_text_R@1_sig",
+            "image_to_text_R@1_mde"} <= set(table.columns)
+    shown = CorrectorComparison.from_table(table, model=comparison.model)
+    html_text = shown.widget.children[1].value
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", html_text)
+    assert headers[:2] == ["corrector", "system"]
+    assert not any(h.endswith(("_p", "_p_holm", "_sig", "_mde")) or "p holm" in h or " sig" in h for h in headers)
+    assert headers.count("R@1 image→text") == 1 and "R@10 text→image" in headers
+    rows = re.findall(r"<tr>(.*?)</tr>", html_text.split("<tbody>")[1])
+    assert len(rows) == table.height == 3
+    column = headers.index("R@1 image→text")
+    for tr, record in zip(rows, table.iter_rows(named=True), strict=True):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", tr)
+        assert cells[1] == record["system"]
+        sup = re.search(r"<sup class='wb-sig' title='([^']*)'>([a-z]*)</sup>", cells[column])
+        assert sup is not None and sup.group(2) == record["image_to_text_R@1_sig"]
+        assert cells[column].startswith(f"{record['image_to_text_R@1']:.4f}")
+        if record["image_to_text_R@1_p"] is not None:
+            assert f"exact McNemar p = {record['image_to_text_R@1_p']:.3g}" in sup.group(1)
+            assert f"Holm {record['image_to_text_R@1_p_holm']:.3g}" in sup.group(1)
+    assert "superscripts: the systems (letters) a row beats" in html_text
+    # the bars are those of the table without the tests
+    for ours, theirs in zip(shown.figure().data, comparison.figure().data, strict=True):
+        np.testing.assert_array_equal(ours.y, theirs.y)

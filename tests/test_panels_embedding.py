@@ -358,3 +358,56 @@ def test_a_set_without_media_names_the_columns_that_would_enable_previews(rng, t
         assert all(f"&#x27;{c}&#x27;" in text or f"'{c}'" in text for c in ("path", "image", "caption")), text
     explorer.select([0])
     assert "<th>item</th>" not in explorer._ui["table"].value  # no media column without media
+
+
+def test_color_by_values_of_ones_own_per_point_or_per_pair(rng):
+    from workbench.panels._colors import continuous_colors
+    from workbench.similarity import neighbourhood_agreement
+
+    n = 25
+    perm = rng.permutation(n)  # a row i pairs with b row perm[i]
+    a = rng.normal(size=(n, 8))
+    b = np.empty_like(a)
+    b[perm] = a + 0.8 * rng.normal(size=a.shape)
+    paired = PairedEmbeddings.from_arrays(a, b, modalities=("image", "text"), pairs=np.stack([np.arange(n), perm], 1),
+                                          metadata_a={"label": ["x"] * n})
+    # where image and text neighbourhoods agree, one value per pair (pair j: a row j, b row perm[j])
+    agreement = neighbourhood_agreement(*paired.matched(), k=5)
+    assert len(agreement) == n and agreement.min() < agreement.max()
+    explorer = EmbeddingExplorer(paired, color_by=pl.Series("agreement", agreement))
+    assert explorer.color_by == "agreement" and explorer.color_options == ["modality", "id", "label", "agreement"]
+    per_point = np.empty(2 * n)
+    per_point[:n] = agreement
+    per_point[n + perm] = agreement
+    colors, mapping = explorer.colors()
+    assert mapping["kind"] == "continuous" and (mapping["vmin"], mapping["vmax"]) == (agreement.min(), agreement.max())
+    assert colors == continuous_colors(per_point, agreement.min(), agreement.max())
+    low = int(np.argmin(agreement))
+    assert colors[low] == colors[n + perm[low]] == "#440154"  # both points of the least-agreeing pair
+    fig = explorer.figure()
+    assert fig.data[-1].marker.showscale and fig.data[-1].marker.colorbar.title.text == "agreement"
+    # in the widget: the hover text names the value; new values (one per point; an array: "values") take the menu slot
+    explorer.widget  # noqa: B018
+    hover = explorer._view.hover_text()
+    assert hover[n + perm[low]].endswith(f"agreement: {agreement[low]:.4g}")
+    explorer.color_by = np.arange(2 * n, dtype=float)
+    menu = explorer._ui["color"]
+    assert menu.value == "values" and list(menu.options) == ["modality", "id", "label", "values"]  # not "agreement"
+    assert explorer.colors()[0][0] == "#440154" and explorer.colors()[0][-1] == "#FDE725"
+    menu.value = "label"
+    assert explorer.colors()[1]["kind"] == "categorical"
+    menu.value = "values"
+    assert explorer.colors()[1]["kind"] == "continuous"
+    # bad values: the message says what fits; the colouring on show stays
+    with pytest.raises(ValueError, match=r"color_by has 7 values: give one per point \(50: the 25 image rows, then "
+                                         r"the 25 text rows\) or one per pair \(25\)"):
+        explorer.color_by = np.zeros(7)
+    with pytest.raises(ValueError, match=r"named 'label', which is already a colouring"):
+        explorer.color_by = pl.Series("label", np.zeros(2 * n))
+    with pytest.raises(TypeError, match="one value per point"):
+        explorer.color_by = np.zeros((2 * n, 2))
+    assert explorer.color_by == "values" and menu.value == "values"
+    many = PairedEmbeddings.from_arrays(a, b[:20], modalities=("image", "text"),
+                                        pairs=np.stack([np.arange(20), np.arange(20)], 1))
+    with pytest.raises(ValueError, match=r"give one per point \(45: the 25 image rows, then the 20 text rows\)$"):
+        EmbeddingExplorer(many, color_by=np.zeros(20))

@@ -246,3 +246,65 @@ def test_a_set_without_media_says_which_columns_would_show_items(coco_like):
     assert "no preview for text items" not in detail  # the captions are something to show
     assert "<th>item</th>" in browser._ui["results"].value  # the captions of the gallery
     assert "<img" not in browser._ui["results"].value
+
+
+# -- a flip ledger as queries= ----------------------------------------------------------------------------------------
+def _brute_ranks(queries, gallery):
+    """1-based rank of each query's own item (row i with row i), ties counted against it, by direct comparison."""
+    scores = queries @ gallery.T
+    own = np.diag(scores)
+    return 1 + (scores >= own[:, None]).sum(axis=1) - 1
+
+
+def test_a_flip_ledger_lists_its_flipped_queries_with_their_change(clip):
+    from workbench.retrieval import flip_ledger
+
+    rng = np.random.default_rng(3)
+    noisy = PairedEmbeddings.from_arrays(clip.a.vectors, clip.b.vectors + 0.04 * rng.normal(size=clip.b.vectors.shape),
+                                         modalities=clip.modalities, metadata_a=clip.a.metadata,
+                                         metadata_b=clip.b.metadata)
+    for direction, (q_before, g_before, q_after, g_after) in (
+            ("a_to_b", (noisy.a.vectors, noisy.b.vectors, clip.a.vectors, clip.b.vectors)),
+            ("b_to_a", (noisy.b.vectors, noisy.a.vectors, clip.b.vectors, clip.a.vectors))):
+        ledger = flip_ledger(noisy, clip, direction=direction)
+        before, after = _brute_ranks(q_before, g_before), _brute_ranks(q_after, g_after)
+        flipped = np.flatnonzero((before == 1) != (after == 1))
+        assert 0 < len(flipped) and ledger.frame["query"].to_list() == flipped.tolist()
+        for given in (ledger, ledger.frame, {direction: ledger}):
+            browser = RetrievalBrowser(clip, queries=given, direction=direction)
+            listed = browser.listed(direction)
+            assert listed["query_row"].to_list() == flipped.tolist()
+            assert listed["change"].to_list() == ["gained" if after[q] == 1 else "lost" for q in flipped]
+            assert listed["before_rank"].to_list() == before[flipped].tolist()
+            assert listed["after_rank"].to_list() == after[flipped].tolist()
+            assert listed["rank"].to_list() == after[flipped].tolist()  # the browser's own ranks on the after set
+            assert browser._row == int(flipped[0])
+    # the widget lists each flipped query with its change beside its item
+    ledger = flip_ledger(noisy, clip)
+    browser = RetrievalBrowser(clip, queries=ledger)
+    browser.widget  # noqa: B018
+    rows = browser._ui["failure_rows"].children
+    assert [r.children[0].description for r in rows] == [f"open #{q}" for q in ledger.frame["query"]]
+    for line, flip in zip(rows, ledger.frame.iter_rows(named=True), strict=True):
+        body = line.children[1].value
+        assert f"class='wb-flip wb-flip-{flip['change']}'" in body
+        assert f"{flip['change']}</b>: rank {flip['before_rank']} → {flip['after_rank']}" in body
+    title = browser._ui["failures"].value
+    assert f"{ledger.frame.height} flipped queries" in title
+    assert f"{ledger.gained} gained" in title and f"{ledger.lost} lost" in title
+    rows[0].children[0].click()
+    assert browser._row == int(ledger.frame["query"][0])
+
+
+def test_a_flip_ledger_of_other_queries_or_a_wrong_frame_is_refused(clip):
+    from workbench.retrieval import flip_ledger
+
+    ledger = flip_ledger(np.array([1, 2, 1, 3, 1]), np.array([2, 1, 1, 1, 1]))
+    wrong_ids = ledger.frame.with_columns(pl.Series("query_id", ["x", "y", "z"]))
+    with pytest.raises(ValueError, match=r"flip ledger's query 0 has id 'x' but image row 0 of this set has id"):
+        RetrievalBrowser(clip, queries=wrong_ids)
+    with pytest.raises(ValueError, match=r"missing \['change'\]"):
+        RetrievalBrowser(clip, queries=ledger.frame.drop("change"))
+    with pytest.raises(ValueError, match=r"'gained' or 'lost', got \['same'\]"):
+        RetrievalBrowser(clip, queries=ledger.frame.with_columns(pl.lit("same").alias("change")))
+    assert RetrievalBrowser(clip, queries=ledger).listed()["query_row"].to_list() == [0, 1, 3]

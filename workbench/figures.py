@@ -198,6 +198,8 @@ def loss_landscape_figure(landscape: pl.DataFrame, modalities: tuple[str, str] =
 
     A dashed vertical line marks the model's own gap (``delta == 0``); its width is set explicitly, since the
     ``simple_white`` template's shape defaults draw lines 0 wide. ``modalities`` name ``a`` and ``b`` in the labels.
+    The loss is named by the left axis, drawn in the loss line's colour; the legend holds the two R@1 lines (so it
+    stays one row even at single-column width).
 
     Examples
     --------
@@ -212,8 +214,9 @@ def loss_landscape_figure(landscape: pl.DataFrame, modalities: tuple[str, str] =
 
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x = landscape["centroid_distance"].to_numpy()
+    # the loss is named by its own axis, in its colour: the legend holds the two R@1 lines, one row at any width
     fig.add_trace(go.Scatter(x=x, y=landscape["loss"].to_numpy(), mode="lines+markers", name="CLIP loss",
-                             line={"color": PALETTE[0]}), secondary_y=False)
+                             line={"color": PALETTE[0]}, showlegend=False), secondary_y=False)
     for k, col in enumerate(("r1_a_to_b", "r1_b_to_a")):
         fig.add_trace(go.Scatter(x=x, y=landscape[col].to_numpy(), mode="lines", name=metric_label(col, modalities),
                                  line={"color": PALETTE[1 + k], "dash": "dot"}), secondary_y=True)
@@ -223,7 +226,8 @@ def loss_landscape_figure(landscape: pl.DataFrame, modalities: tuple[str, str] =
                       line={"dash": "dash", "color": "#666666", "width": 1.5})
     fig.update_layout(title=title or None, template="simple_white", legend=LEGEND_ROW, width=760, height=420)
     fig.update_xaxes(title_text="centroid distance after the shift (dashed: the model's own)")
-    fig.update_yaxes(title_text="contrastive loss", secondary_y=False)
+    fig.update_yaxes(title={"text": "CLIP loss (solid, ●)", "font": {"color": PALETTE[0]}},
+                     tickfont={"color": PALETTE[0]}, secondary_y=False)
     fig.update_yaxes(title_text="R@1", secondary_y=True, range=[0, 1], tickvals=[0, 0.25, 0.5, 0.75, 1],
                      automargin=True, title_standoff=6)
     return fig

@@ -9,7 +9,8 @@ This is the one place report, figures and panels take their colours from (:data:
 - the Okabe-Ito colour-blind-safe palette (:data:`PALETTE`) as colorway, Viridis as colour scale;
 - a compact legend: symbols as large as the trace's own (not plotly's 16-pixel constant), 30 points wide
   (plotly's least), entries in a row where the figure asks for one (the
-  package's figures put one row above the plot area, :data:`workbench.figures.LEGEND_ROW`);
+  package's figures put one row above the plot area, :data:`workbench.figures.LEGEND_ROW`); such a row starts at
+  the figure's left edge, so it may use the left margin's width too (fewer wrapped rows at a single column);
 - white background, 0.5 pt black axis lines with outside ticks, no grid, tight margins (grown only as far as tick
   labels and axis titles need);
 - point clouds sized for print: markers of scatter traces with more than :data:`DENSE_POINTS` points are at most
@@ -66,6 +67,9 @@ DENSE_MARKER_PT = 2.5
 #: Width and height limits in inches -- mostly to catch pixels passed as inches.
 MIN_INCHES, MAX_INCHES = 0.5, 20.0
 
+
+#: Left and right margins (points) before plotly grows them for tick labels and axis titles.
+MARGIN = {"l": 36, "r": 6}
 
 Width = Literal["single", "double"] | float
 
@@ -129,6 +133,23 @@ def _paper_template() -> go.layout.Template:
             "heatmap": [{"colorbar": colorbar}],
         },
     )
+
+
+def _widen_legend_row(fig: Any) -> None:
+    """Let a legend row above the plot area start at the figure's left edge instead of the plot area's.
+
+    A horizontal legend anchored at the plot area's left (``x=0``) may use only the plot area's width, so at a
+    single column its entries wrap one per row. Anchored just left of the plot area, plotly lets the row use the
+    left margin's width too (``margin.l + plot width``); placing it at ``-margin.l / plot width`` starts it at the
+    figure's edge (or a little inside it, where plotly grows the margins), so a few short entries stay one row.
+    """
+    legend = fig.layout.legend
+    above = legend.y is not None and (legend.y > 1 or (legend.y == 1 and legend.yanchor == "bottom"))
+    left = legend.x == 0 and legend.xanchor in (None, "left") and legend.xref in (None, "paper")
+    if legend.orientation != "h" or not above or not left:
+        return
+    plot_width = fig.layout.width - MARGIN["l"] - MARGIN["r"]
+    legend.x = -MARGIN["l"] / plot_width
 
 
 def _n_points(trace: Any) -> int:
@@ -203,8 +224,10 @@ def paper_figure(fig: Any, width: Width = "single", height: float | None = None)
         colorway=list(PALETTE),
         paper_bgcolor="#FFFFFF",
         plot_bgcolor="#FFFFFF",
-        margin={"l": 36, "r": 6, "t": 22 if has_title else 6, "b": 30, "pad": 0, "autoexpand": True},
+        margin={"l": MARGIN["l"], "r": MARGIN["r"], "t": 22 if has_title else 6, "b": 30, "pad": 0,
+                "autoexpand": True},
     )
+    _widen_legend_row(styled)
     styled.layout.updatemenus = ()  # (update_layout merges lists, so assign)
     styled.layout.sliders = ()
     return styled

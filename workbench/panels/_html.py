@@ -45,10 +45,13 @@ def html_table(
     max_rows: int | None = None,
     formatters: Mapping[str, Callable[[Any], str]] | None = None,
     caption: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """An HTML table of a polars frame (class ``wb-table`` plus ``css_class``); at most ``max_rows`` rows.
 
-    ``formatters`` maps a column name to a function giving that column's (already escaped) cell text.
+    ``formatters`` maps a column name to a function giving that column's (already escaped) cell text. ``labels``
+    maps a column name to the header shown instead (a human label); the column's own name stays in the header
+    cell's ``title`` (shown on hover).
 
     Examples
     --------
@@ -56,10 +59,14 @@ def html_table(
     >>> text = html_table(pl.DataFrame({"id": [1], "score": [0.5]}), css_class="wb-results")
     >>> "<th>score</th>" in text and "0.5000" in text
     True
+    >>> html_table(pl.DataFrame({"n_test": [3]}), labels={"n_test": "held-out pairs"}).count("<th title='n_test'>held")
+    1
     """
     formatters = formatters or {}
     shown = frame if max_rows is None else frame.head(max_rows)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
+    labels = labels or {}
+    head = "".join(f"<th title='{html.escape(c)}'>{html.escape(labels[c])}</th>" if c in labels and labels[c] != c
+                   else f"<th>{html.escape(c)}</th>" for c in shown.columns)
     numeric = {c for c, t in shown.schema.items() if t.is_numeric()}
     body = []
     for row in shown.iter_rows():

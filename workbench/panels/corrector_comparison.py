@@ -14,6 +14,7 @@ small corrected gap should be read against the floor.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ from workbench.panels._html import format_value, html_table
 
 __all__ = ["CorrectorComparison"]
 
+#: A retrieval metric column (``image_to_text_R@1``), not its interval or test columns (``..._R@1_p_holm``).
+_RECALL = re.compile(r"_R@\d+$")
 #: Metrics shown in the widget's table (every column stays in :attr:`CorrectorComparison.table`).
 TABLE_METRICS = ("centroid_distance", "centroid_gap", "relative_modality_gap", "mean_matched_cosine",
                  "modality_probe_accuracy")
@@ -178,22 +181,37 @@ class CorrectorComparison(Panel):
         return fig
 
     def _html(self) -> str:
+        """The table: human labels as headers (the column keys on hover), values with their intervals, and with
+        ``compare_correctors(significance=True)``'s columns the system letters and the letters each row beats."""
         table = self._table
+        modalities = self.paired.modalities if self.paired is not None else ("image", "text")
         metrics = [m for m in TABLE_METRICS if m in table.columns and table[m].null_count() < table.height]
-        metrics += [c for c in table.columns if "_R@" in c and not c.endswith(("_lo", "_hi"))]
-        cells: dict[str, list[str]] = {"corrector": table["corrector"].to_list()}
+        metrics += [c for c in table.columns if _RECALL.search(c)]
+        cells: dict[str, list[str]] = {"corrector": [html.escape(str(c)) for c in table["corrector"]]}
+        significance = "system" in table.columns
+        if significance:
+            cells["system"] = [html.escape(str(v)) for v in table["system"]]
         for m in metrics:
-            values, los, his = table[m].to_list(), table.get_column(f"{m}_lo").to_list(), \
-                table.get_column(f"{m}_hi").to_list()
-            cells[m] = [format_value(v) + ("" if lo is None else f" <small>[{lo:.3f}, {hi:.3f}]</small>")
+            values = table[m].to_list()
+            los, his = (table.get_column(f"{m}_{end}").to_list() if f"{m}_{end}" in table.columns
+                        else [None] * table.height for end in ("lo", "hi"))
+            cells[m] = [format_value(v) + ("" if lo is None or hi is None else f" <small>[{lo:.3f}, {hi:.3f}]</small>")
                         for v, lo, hi in zip(values, los, his, strict=True)]
             if m == "centroid_gap" and "centroid_gap_noise_floor" in table.columns:  # and what 0 gap would show
                 floors = table["centroid_gap_noise_floor"].to_list()
                 cells[m] = [c if f is None else f"{c} <small>noise floor {f:.3f}</small>"
                             for c, f in zip(cells[m], floors, strict=True)]
+            if f"{m}_sig" in table.columns:
+                cells[m] = [c + _letters_html(row, m) for c, row in zip(cells[m], table.iter_rows(named=True),
+                                                                         strict=True)]
         frame = pl.DataFrame(cells)
-        return html_table(frame, css_class="wb-comparison", formatters=dict.fromkeys(metrics, str),
-                          caption=f"held-out metrics ({table['n_test'][0]} test pairs; 95% intervals)")
+        caption = f"held-out metrics ({table['n_test'][0]} test pairs; 95% intervals)"
+        if significance:
+            caption += ("; superscripts: the systems (letters) a row beats, exact McNemar tests over every pair of "
+                        "rows, Holm-adjusted, 5% (hover a value for its test against none)")
+        labels = {c: metric_label(c, modalities) for c in frame.columns if c not in ("corrector", "system")}
+        return html_table(frame, css_class="wb-comparison", formatters=dict.fromkeys(frame.columns, str),
+                          caption=caption, labels=labels)
 
     def _build_widget(self) -> Any:
         import ipywidgets as widgets
@@ -205,3 +223,15 @@ class CorrectorComparison(Panel):
         chart.add_class("wb-comparison-chart")
         self._ui = {"table": table, "chart": chart}
         return widgets.VBox([self._message_widget(), table, chart])
+
+
+def _letters_html(row: dict[str, Any], metric: str) -> str:
+    """The superscript letters of the rows this row beats at ``metric``, its tests against none in the title."""
+    letters = row.get(f"{metric}_sig") or ""
+    notes = [f"beats {', '.join(letters)}" if letters else "beats no other row"]
+    p, holm, mde = row.get(f"{metric}_p"), row.get(f"{metric}_p_holm"), row.get(f"{metric}_mde")
+    if p is not None and p == p:
+        notes.append(f"against none: exact McNemar p = {p:.3g}" + ("" if holm is None else f", Holm {holm:.3g}"))
+    if mde is not None and mde == mde:
+        notes.append(f"smallest change detectable at 80% power: {mde:.3f}")
+    return f"<sup class='wb-sig' title='{html.escape('; '.join(notes))}'>{html.escape(letters)}</sup>"

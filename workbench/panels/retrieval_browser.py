@@ -11,6 +11,10 @@ Media: where the metadata has ``path`` (an image or sound file), ``image`` (raw 
 the widget shows every item by its thumbnail or sound player and caption: the opened query, its correct match, the
 top-ranked items, and each row of the list of queries (the worst failures, or the rows given as ``queries=``). A
 row's "open" button opens that query. Without such columns the panel says which column would enable previews.
+
+Flip ledgers: ``queries=`` also takes a :class:`workbench.retrieval.FlipLedger` (or its ``frame``): the browser then
+lists exactly the ledger's flipped queries, each with its change ("gained": miss -> hit, "lost": hit -> miss) and
+its rank before and after, beside its media (:meth:`listed` gains ``change``, ``before_rank`` and ``after_rank``).
 """
 
 from __future__ import annotations
@@ -47,10 +51,14 @@ class RetrievalBrowser(Panel):
         Results per query.
     query_modality : str, default "text"
         The modality of typed queries (passed to ``encoder.encode``).
-    queries : iterable of int, or mapping of direction to iterable of int, optional
+    queries : iterable of int, FlipLedger, or mapping of direction to either, optional
         The query rows the widget lists (and :meth:`listed` returns), in the order given, whatever their rank: e.g.
-        the queries whose rank changed between two systems. An iterable applies to ``direction``; a mapping such
-        as ``{"b_to_a": rows}`` to the directions it names. Default: the ``n_listed`` worst failures.
+        the queries whose rank changed between two systems. A :class:`~workbench.retrieval.FlipLedger` (or its
+        ``frame``: columns ``query``, ``change``, ``before_rank``, ``after_rank`` [, ``query_id``]) lists its
+        flipped queries with their change; its ``query`` values are query rows of the direction it applies to
+        (``flip_ledger(..., direction=d)`` of systems over this set), and a ``query_id`` column must match those
+        rows' ids. An iterable or ledger applies to ``direction``; a mapping such as ``{"b_to_a": rows}`` to the
+        directions it names. Default: the ``n_listed`` worst failures.
     direction : "a_to_b" or "b_to_a", default "a_to_b"
         The direction shown first.
     n_listed : int, default 20
@@ -67,6 +75,12 @@ class RetrievalBrowser(Panel):
     0
     >>> RetrievalBrowser(paired, queries=[2, 0]).listed().select("query_row", "rank").rows()
     [(2, 1), (0, 1)]
+    >>> from workbench.retrieval import flip_ledger
+    >>> mixed = np.array([[0.6, 0.8, 0], [0.8, 0.6, 0], [0, 0, 1]])   # texts 0 and 1 closer to the other image
+    >>> noisy = workbench.PairedEmbeddings.from_arrays(np.eye(3), mixed, modalities=("image", "text"))
+    >>> ledger = flip_ledger(noisy, paired)          # queries 0 and 1 go from rank 2 to rank 1
+    >>> RetrievalBrowser(paired, queries=ledger).listed().select("query_row", "change", "before_rank", "rank").rows()
+    [(0, 'gained', 2, 1), (1, 'gained', 2, 1)]
     """
 
     css_class = "wb-retrieval-browser"
@@ -80,6 +94,7 @@ class RetrievalBrowser(Panel):
         self.n_listed = check_int(n_listed, "n_listed", low=0)
         self._ranks: dict[str, np.ndarray] = {}
         self._direction = check_choice(direction, "direction", DIRECTIONS)
+        self._flips: dict[str, pl.DataFrame] = {}
         self._queries = self._checked_queries(queries)
         first = self._queries.get(self._direction)
         self._row = int(first[0]) if first is not None and len(first) else 0
@@ -96,6 +111,10 @@ class RetrievalBrowser(Panel):
         out = {}
         for direction, rows in given.items():
             q, g, pairs = self._sides(direction)
+            ledger = self._ledger_frame(rows, direction)
+            if ledger is not None:
+                self._flips[direction] = ledger
+                rows = ledger.get_column("query").to_list()
             arr = np.asarray(list(rows))
             if arr.size == 0:
                 arr = arr.astype(np.int64)
@@ -110,7 +129,36 @@ class RetrievalBrowser(Panel):
                 raise ValueError(f"queries for {direction!r}: {q.modality} rows {unpaired[:5].tolist()} have no "
                                  f"matching {g.modality} item (no pair), so they have no rank to list")
             out[direction] = arr.astype(np.int64)
+            if ledger is not None and "query_id" in ledger.columns:
+                ids = q.metadata.get_column("id").gather(arr).cast(pl.String)
+                wrong = np.flatnonzero(~(ids == ledger.get_column("query_id").cast(pl.String)).to_numpy())
+                if wrong.size:
+                    r = int(arr[wrong[0]])
+                    raise ValueError(
+                        f"queries for {direction!r}: the flip ledger's query {r} has id "
+                        f"{ledger['query_id'][int(wrong[0])]!r} but {q.modality} row {r} of this set has id "
+                        f"{ids[int(wrong[0])]!r}; make the ledger from systems over this set, in this direction "
+                        f"(flip_ledger(..., direction={direction!r}))")
         return out
+
+    @staticmethod
+    def _ledger_frame(value: Any, direction: str) -> pl.DataFrame | None:
+        """The frame of a FlipLedger (or a ledger frame itself), checked; None for plain query rows."""
+        from workbench.retrieval import FlipLedger
+
+        if isinstance(value, FlipLedger):
+            value = value.frame
+        if not isinstance(value, pl.DataFrame):
+            return None
+        missing = [c for c in ("query", "change", "before_rank", "after_rank") if c not in value.columns]
+        if missing:
+            raise ValueError(f"queries for {direction!r}: a frame must be a flip ledger's (workbench.retrieval."
+                             f"flip_ledger(...).frame) with columns query, change, before_rank, after_rank; "
+                             f"missing {missing}")
+        bad = sorted(set(value.get_column("change").to_list()) - {"gained", "lost"})
+        if bad:
+            raise ValueError(f"queries for {direction!r}: a flip ledger's change is 'gained' or 'lost', got {bad}")
+        return value
 
     # -- sides ----------------------------------------------------------------------------------------------------
     def _sides(self, direction: str) -> tuple[Embeddings, Embeddings, np.ndarray]:
@@ -239,7 +287,13 @@ class RetrievalBrowser(Panel):
             return self.failures(self.n_listed, direction)
         ranks = self.ranks(direction)
         rank_of = dict(zip(ranks.get_column("query_row").to_list(), ranks.get_column("rank").to_list(), strict=True))
-        return self._query_frame(rows, pl.Series("rank", [rank_of[int(r)] for r in rows], dtype=pl.Int64), direction)
+        frame = self._query_frame(rows, pl.Series("rank", [rank_of[int(r)] for r in rows], dtype=pl.Int64), direction)
+        flips = self._flips.get(direction)
+        if flips is None:
+            return frame
+        return frame.with_columns(flips.get_column("change").alias("change"),
+                                  flips.get_column("before_rank").cast(pl.Int64).alias("before_rank"),
+                                  flips.get_column("after_rank").cast(pl.Int64).alias("after_rank"))
 
     def _query_frame(self, rows: np.ndarray, rank: pl.Series, direction: str) -> pl.DataFrame:
         """Query rows with their rank, best relevant item and top item (the columns of :meth:`failures`)."""
@@ -327,7 +381,12 @@ class RetrievalBrowser(Panel):
             return (f"<div style='display:inline-block;vertical-align:top;width:230px;margin-right:1em'>"
                     f"<small><b>{title}</b></small>{body}</div>")
 
-        return (cell(f"query {html.escape(queries.modality)} row {row['query_row']} · rank {row['rank']}",
+        change = ""
+        if row.get("change") is not None:
+            colour = "#009E73" if row["change"] == "gained" else "#D55E00"
+            change = (f"<span class='wb-flip wb-flip-{html.escape(row['change'])}' style='color:{colour}'><b>"
+                      f"{html.escape(row['change'])}</b>: rank {row['before_rank']} → {row['after_rank']}</span> · ")
+        return (cell(f"{change}query {html.escape(queries.modality)} row {row['query_row']} · rank {row['rank']}",
                      self._item_html(queries, row["query_row"], LIST_THUMBNAIL, 80))
                 + cell(f"correct match · score {row['match_score']:.4f}",
                        self._item_html(gallery, row["match_row"], LIST_THUMBNAIL, 80))
@@ -434,7 +493,12 @@ class RetrievalBrowser(Panel):
         ranks = self.ranks(direction)
         r1 = float(np.mean(ranks["rank"].to_numpy() == 1))
         label = self._direction_label(direction)
-        if direction in self._queries:
+        if direction in self._flips:
+            n = dict(listed.get_column("change").value_counts().rows())
+            title = (f"{listed.height} flipped queries ({label}) of the flip ledger: {n.get('gained', 0)} gained "
+                     f"(miss → hit), {n.get('lost', 0)} lost (hit → miss); ranks on this set: {ranks.height} "
+                     f"queries in all, R@1 {r1:.3f}")
+        elif direction in self._queries:
             title = (f"{listed.height} chosen queries ({label}), in the order given, with the rank of their match "
                      f"({ranks.height} queries in all, R@1 {r1:.3f})")
         else:

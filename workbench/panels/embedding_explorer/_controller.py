@@ -57,7 +57,7 @@ class EmbeddingController:
         self,
         paired: PairedEmbeddings,
         projection: str = "pca",
-        color_by: str = "modality",
+        color_by: Any = "modality",
         seed: int = 0,
         k: int = 5,
         *,
@@ -85,6 +85,7 @@ class EmbeddingController:
         self.max_table_items = check_int(max_table_items, "max_table_items", low=0)
         self._color_kind = color_kind
         self._coords: dict[tuple[Any, ...], np.ndarray] = {}
+        self._custom: pl.Series | None = None  # per-point values given as color_by (a rows, then b rows)
         self._projection = self._checked_projection(projection)
         self._color_by = self._checked_color(color_by)
         self._show_pairs = bool(show_pairs)
@@ -128,12 +129,51 @@ class EmbeddingController:
 
     @property
     def color_options(self) -> list[str]:
-        """What ``color_by`` accepts: "modality" and every metadata column of either side."""
+        """The colourings by name: "modality", every metadata column of either side, and the name of per-point
+        values given as ``color_by`` (when given)."""
         columns = list(self.paired.a.metadata.columns)
         columns += [c for c in self.paired.b.metadata.columns if c not in columns]
-        return ["modality", *columns]
+        return ["modality", *columns] + ([self._custom.name] if self._custom is not None else [])
 
-    def _checked_color(self, color_by: str) -> str:
+    def _custom_values(self, values: Any) -> str:
+        """Keep values given as ``color_by`` (one per point, or one per pair of a one-to-one set); their name."""
+        if isinstance(values, pl.Series):
+            name = values.name or "values"
+        else:
+            name = "values"
+            array = np.asarray(values)
+            if array.ndim != 1 or array.dtype.kind not in "biufUO":
+                raise TypeError("color_by must be 'modality', a metadata column, or one value per point (a 1-D "
+                                f"array, list or polars Series), got {type(values).__name__} of shape {array.shape}")
+            values = pl.Series(name, array)
+        taken = ["modality", *self.paired.a.metadata.columns, *self.paired.b.metadata.columns]
+        if name in taken:
+            raise ValueError(f"color_by values are named {name!r}, which is already a colouring (a metadata "
+                             "column or 'modality'); rename them: pl.Series('<new name>', values)")
+        n = len(values)
+        if n == self.n_points:
+            per_point = values
+        elif n == len(self.paired.pairs) and self.paired.is_one_to_one:
+            # value j belongs to pair j: a row pairs[j, 0] and b row pairs[j, 1]
+            a_order, b_order = np.argsort(self.paired.pairs[:, 0]), np.argsort(self.paired.pairs[:, 1])
+            per_point = pl.concat([values.gather(a_order), values.gather(b_order)])
+        else:
+            one_to_one = f" or one per pair ({len(self.paired.pairs)})" if self.paired.is_one_to_one else ""
+            raise ValueError(f"color_by has {n} values: give one per point ({self.n_points}: the {self.n_a} "
+                             f"{self.paired.a.modality} rows, then the {self.n_b} {self.paired.b.modality} "
+                             f"rows){one_to_one}")
+        self._custom = per_point.alias(name)
+        self._colors_cache = None
+        return name
+
+    def _checked_color(self, color_by: Any) -> str:
+        if not isinstance(color_by, str):
+            previous = self._custom
+            try:
+                return self._checked_color(self._custom_values(color_by))
+            except Exception:
+                self._custom = previous
+                raise
         options = self.color_options
         if color_by not in options:
             raise ValueError(f"color_by={color_by!r} is not 'modality' or a metadata column; available: "
@@ -149,6 +189,8 @@ class EmbeddingController:
 
     def _column_values(self, column: str) -> pl.Series:
         """The column over all points (a rows then b rows); null where a side lacks it."""
+        if self._custom is not None and column == self._custom.name:
+            return self._custom
         parts = []
         for e in (self.paired.a, self.paired.b):
             if column in e.metadata.columns:
@@ -170,11 +212,13 @@ class EmbeddingController:
 
     @property
     def color_by(self) -> str:
-        """The colouring on show ("modality" or a metadata column)."""
+        """The colouring on show: "modality", a metadata column, or the name of values given as ``color_by``.
+
+        Set it to a name, or to new per-point values (as the ``color_by`` parameter takes them)."""
         return self._color_by
 
     @color_by.setter
-    def color_by(self, value: str) -> None:
+    def color_by(self, value: Any) -> None:
         self._color_by = self._checked_color(value)
         self._refresh_points(colors=True)
 

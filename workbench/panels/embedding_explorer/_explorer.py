@@ -34,8 +34,13 @@ class EmbeddingExplorer(EmbeddingController, Panel):
         At least 3 points in all (4 for UMAP and t-SNE).
     projection : "pca", "umap" or "tsne", default "pca"
         See :func:`workbench.projection.project` (seeded, cached in ``$WORKBENCH_CACHE_DIR/projections``).
-    color_by : str, default "modality"
-        ``"modality"`` or a metadata column present on either side.
+    color_by : str or 1-D values, default "modality"
+        ``"modality"``, a metadata column present on either side, or values of your own (a polars Series, named by
+        its name, or an array or list, named "values"): one per point (the a rows, then the b rows), or, for a
+        one-to-one set, one per pair (value j colours both points of pair j). Floats colour continuously (Viridis
+        with a colour bar); the values join the colour menu under their name (one such colouring at a time: new
+        values replace the previous ones). E.g. where the two modalities' neighbourhoods agree, per pair:
+        ``pl.Series("agreement", workbench.similarity.neighbourhood_agreement(*paired.matched(), k=10))``.
     seed : int, default 0
         The projection's seed.
     k : int, default 5
@@ -89,6 +94,7 @@ class EmbeddingExplorer(EmbeddingController, Panel):
     _ui: dict[str, Any] | None = None
     #: The view in the widget: a PlotlyView or a JScatterView (None until ``.widget`` is built).
     _view: Any = None
+    _menu_sync = False
     _plotly: PlotlyFigure | None = None
 
     def _resolve_backend(self, backend: str) -> str:
@@ -157,7 +163,7 @@ class EmbeddingExplorer(EmbeddingController, Panel):
 
     def _on_control(self, name: str) -> Any:
         def handler(change: dict[str, Any]) -> None:
-            if getattr(self, name) != change["new"]:
+            if not self._menu_sync and getattr(self, name) != change["new"]:
                 setattr(self, name, change["new"])
 
         return handler
@@ -166,6 +172,12 @@ class EmbeddingExplorer(EmbeddingController, Panel):
         if not self._ui:
             return
         ui = self._ui
+        if list(ui["color"].options) != self.color_options:  # new values given as color_by join the menu
+            self._menu_sync = True  # the menu jumps to its first option meanwhile: not a choice of the user's
+            try:
+                ui["color"].options = self.color_options
+            finally:
+                self._menu_sync = False
         for control, value in (("projection", self._projection), ("color", self._color_by),
                                ("lines", self._show_pairs)):
             if ui[control].value != value:

@@ -36,7 +36,7 @@ class PlotlyFigure:
 
     def __init__(self, explorer: Any) -> None:
         self.explorer = explorer
-        self._hover_cache: tuple[str, list[str]] | None = None
+        self._hover_cache: tuple[tuple[str, int], list[str]] | None = None
 
     def figure(self) -> Any:
         """A static plotly figure of the current view (projection, colours, pair lines, selection)."""
@@ -55,7 +55,7 @@ class PlotlyFigure:
         """Each point's hover text: its modality and its id, caption, label, colour column and path."""
         e = self.explorer
         cached = self._hover_cache
-        if cached is not None and cached[0] == e.color_by:
+        if cached is not None and cached[0] == (e.color_by, id(e._custom)):
             return cached[1]
         texts: list[str] = []
         for side in (e.paired.a, e.paired.b):
@@ -64,7 +64,11 @@ class PlotlyFigure:
             for row in side.metadata.select(columns).iter_rows():
                 texts.append("<br>".join([f"<b>{html.escape(side.modality)}</b>"] + [
                     f"{html.escape(c)}: {html.escape(str(v))[:120]}" for c, v in zip(columns, row, strict=True)]))
-        self._hover_cache = (e.color_by, texts)
+        if e._custom is not None and e.color_by == e._custom.name:  # values given as color_by
+            name = html.escape(e.color_by)
+            texts = [f"{t}<br>{name}: {html.escape(_short(v))}" for t, v in zip(texts, e._custom.to_list(),
+                                                                               strict=True)]
+        self._hover_cache = ((e.color_by, id(e._custom)), texts)
         return texts
 
     def marker_colors(self) -> tuple[list[Any], dict[str, Any]]:
@@ -289,3 +293,8 @@ class PlotlyView(PlotlyFigure):
         """Show the explorer's selection as the traces' selected points."""
         with self.widget.batch_update():
             self.mark_selection(self.widget)
+
+
+def _short(value: Any) -> str:
+    """A value for a hover text: floats with 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)[:120]
