@@ -230,6 +230,50 @@ def test_linear_adapter_is_seeded_and_leaves_torch_global_state_alone(rng):
     assert not np.allclose(first.weight_a_, other.weight_a_)
 
 
+def _reference_adapter(a, b, *, dim, epochs, lr, batch_size, temperature, weight_decay, seed):
+    """The textbook loop: two torch.nn.Linear maps, torch.optim.AdamW, loss.backward() (what the docstring says)."""
+    import torch
+    import torch.nn.functional as F
+
+    start = torch.as_tensor(LinearAdapter()._start_matrix(a.shape[1], dim, seed), dtype=torch.float32)
+    layers = [torch.nn.Linear(a.shape[1], dim, bias=False) for _ in range(2)]
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.copy_(start)
+    xa, xb = (torch.as_tensor(_unit(x), dtype=torch.float32) for x in (a, b))
+    optimizer = torch.optim.AdamW([layer.weight for layer in layers], lr=lr, weight_decay=weight_decay)
+    shuffle = torch.Generator().manual_seed(seed)
+    curve = []
+    for _ in range(epochs):
+        total = 0.0
+        for rows in torch.tensor_split(torch.randperm(len(a), generator=shuffle), -(-len(a) // batch_size)):
+            za, zb = F.normalize(layers[0](xa[rows]), dim=1), F.normalize(layers[1](xb[rows]), dim=1)
+            logits = (1.0 / temperature) * za @ zb.T  # the logit scale 1 / temperature, as the fit applies it
+            target = torch.arange(len(rows))
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        curve.append(total / len(a))
+    return [layer.weight.detach().double().numpy() for layer in layers], curve
+
+
+@pytest.mark.parametrize("params", [{}, {"dim": 6, "weight_decay": 0.1, "lr": 1e-2, "batch_size": 7}])
+def test_linear_adapter_equals_the_textbook_torch_loop_bit_for_bit(rng, params):
+    # the fit writes AdamW out by hand (no torch.optim import on the CPU): it must be the same optimizer exactly
+    pytest.importorskip("torch")
+    a, b = _gapped_pairs(rng, n=50, dim=8)
+    full = {"dim": 8, "epochs": 4, "lr": 1e-4, "batch_size": 64, "temperature": 0.01, "weight_decay": 0.0,
+            "seed": 2} | params
+    (weight_a, weight_b), curve = _reference_adapter(a, b, **full)
+    adapter = LinearAdapter(**full).fit(a, b)
+    np.testing.assert_array_equal(adapter.weight_a_, weight_a)
+    np.testing.assert_array_equal(adapter.weight_b_, weight_b)
+    assert adapter.loss_curve_ == curve
+    assert not np.array_equal(weight_a, np.eye(8)[: full["dim"]])  # it trained
+
+
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [

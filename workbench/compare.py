@@ -35,6 +35,7 @@ held-out queries, and the embeddings (so the gap metrics) are those of ``none``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -384,32 +385,33 @@ def compare_correctors(
     with tqdm(total=len(named), desc="compare correctors", unit="corrector", disable=not progress) as bar:
         for name, corrector in named:
             bar.set_description_str(f"compare correctors: {name}")
-            moved, fitted = _transformed(corrector, train, test)
-            row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
-            point = gap_report(moved, probe=probe, seed=seed)
-            samples = _half_sample_reports(moved, halves, seed, device)
-            for key, value in point.items():
-                row[key] = value
-                values = samples.get(key, np.empty(0))
-                if value is None or key == "modality_probe_accuracy" or len(values) < len(halves):
-                    row[f"{key}_lo"], row[f"{key}_hi"] = None, None
-                else:
-                    lo, hi = _percentiles(np.asarray(values))
-                    shift = value - float(np.mean(values))
-                    row[f"{key}_lo"], row[f"{key}_hi"] = lo + shift, hi + shift
-            groups = _gap_groups(moved, None)
-            if len(groups[0]) >= 2:  # the same seed for every corrector: the same groups resampled and flipped
-                with _one_blas_thread():
-                    row.update(_gap_estimate(groups, n_resamples, seed))
-            else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
-                row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
-            a_ranks, b_ranks = _ranks(fitted, moved)
-            for label, ranks, boot in ((f"{ma}_to_{mb}", a_ranks, boot_a), (f"{mb}_to_{ma}", b_ranks, boot_b)):
-                for k in ks:
-                    all_hits.setdefault(f"{label}_R@{k}", []).append(ranks <= k)
-                    hits = (ranks <= k).astype(np.float64)
-                    row[f"{label}_R@{k}"] = float(hits.mean())
-                    row[f"{label}_R@{k}_lo"], row[f"{label}_R@{k}_hi"] = _percentiles(hits[boot].mean(axis=1))
+            with _blas_for(test):  # the fit, the reports and the resampling of a small set: one thread
+                moved, fitted = _transformed(corrector, train, test)
+                row: dict[str, Any] = {"corrector": name, "n_train": train.n_pairs, "n_test": test.n_pairs}
+                point = gap_report(moved, probe=probe, seed=seed)
+                samples = _half_sample_reports(moved, halves, seed, device)
+                for key, value in point.items():
+                    row[key] = value
+                    values = samples.get(key, np.empty(0))
+                    if value is None or key == "modality_probe_accuracy" or len(values) < len(halves):
+                        row[f"{key}_lo"], row[f"{key}_hi"] = None, None
+                    else:
+                        lo, hi = _percentiles(np.asarray(values))
+                        shift = value - float(np.mean(values))
+                        row[f"{key}_lo"], row[f"{key}_hi"] = lo + shift, hi + shift
+                groups = _gap_groups(moved, None)
+                if len(groups[0]) >= 2:  # the same seed for every corrector: the same groups resampled and flipped
+                    with _one_blas_thread():
+                        row.update(_gap_estimate(groups, n_resamples, seed))
+                else:  # one group: nothing independent to compare (every item is joined to every other by pairs)
+                    row.update(dict.fromkeys(_GAP_COLUMNS[:-1]), centroid_gap_groups=len(groups[0]))
+                a_ranks, b_ranks = _ranks(fitted, moved)
+                for label, ranks, boot in ((f"{ma}_to_{mb}", a_ranks, boot_a), (f"{mb}_to_{ma}", b_ranks, boot_b)):
+                    for k in ks:
+                        all_hits.setdefault(f"{label}_R@{k}", []).append(ranks <= k)
+                        hits = (ranks <= k).astype(np.float64)
+                        row[f"{label}_R@{k}"] = float(hits.mean())
+                        row[f"{label}_R@{k}_lo"], row[f"{label}_R@{k}_hi"] = _percentiles(hits[boot].mean(axis=1))
             rows.append(row)
             bar.update(1)
     if significance:
@@ -417,12 +419,31 @@ def compare_correctors(
     return pl.DataFrame(rows)
 
 
+#: Up to this many held-out items of a modality and this dimension, a corrector's whole evaluation (its fit, the
+#: point report, the probe, the resampling) runs on one BLAS thread: small products, which a multi-threaded BLAS
+#: spends synchronising its threads on (Procrustes' 512 x 512 SVD: 0.07 s of CPU on one thread, 0.3 s on 2 busy
+#: threads; values equal to the last bit or two, e.g. 3e-17 in the rotation).
+_ONE_THREAD_ITEMS, _ONE_THREAD_DIM = 5000, 1024
+_BLAS_CONTROLLER: Any = None
+
+
 def _one_blas_thread() -> Any:
     """BLAS on one thread: the resampling engines are many small products, which a multi-threaded BLAS spends
-    synchronising its threads on (4-5x slower on 2 busy cores, the same values)."""
-    from threadpoolctl import threadpool_limits
+    synchronising its threads on (4-5x slower on 2 busy cores, the same values). One threadpoolctl controller per
+    process (finding the loaded libraries costs about 5 ms a time)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        import scipy.linalg  # noqa: F401  (scipy's BLAS is loaded before the controller lists the libraries)
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def _blas_for(test: PairedEmbeddings) -> Any:
+    """One BLAS thread for a small evaluation (see ``_ONE_THREAD_ITEMS``), the caller's setting for a large one."""
+    small = max(len(test.a), len(test.b)) <= _ONE_THREAD_ITEMS and test.a.vectors.shape[1] <= _ONE_THREAD_DIM
+    return _one_blas_thread() if small else contextlib.nullcontext()
 
 
 def _half_sample_reports(moved: PairedEmbeddings, halves: list[np.ndarray], seed: int, device: Any

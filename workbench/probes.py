@@ -199,9 +199,16 @@ def _one_blas_thread() -> Any:
     A probe is many small lbfgs solves; a multi-threaded BLAS spends most of their time synchronising its threads,
     which on a busy machine made them several times slower without changing a single result.
     """
-    from threadpoolctl import threadpool_limits
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:  # one controller per process: listing the loaded libraries costs about 5 ms a time
+        import sklearn.linear_model  # noqa: F401  (its BLAS libraries are loaded before the controller lists them)
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER: Any = None
 
 
 def _fit(x: np.ndarray, y: np.ndarray, C: float, max_iter: int, device: Any = None) -> Any:
