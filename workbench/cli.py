@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -173,6 +174,7 @@ def _report(args: argparse.Namespace) -> int:
         if not args.no_figures:
             _one_browser(stack)
         for i, ((label, source), folder) in enumerate(zip(inputs, folders, strict=True)):
+            start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
                 paired = datasets.load(source) if i < len(names) else PairedEmbeddings.load(source)
@@ -183,7 +185,8 @@ def _report(args: argparse.Namespace) -> int:
             if not args.quiet:
                 m = files.metrics["metrics"]
                 print(f"{label:28s} centroid distance {m['centroid_distance']:.4f}   "
-                      f"mean matched cosine {m['mean_matched_cosine']:.4f}   -> {files.report_html}")
+                      f"mean matched cosine {m['mean_matched_cosine']:.4f}   -> {files.report_html} "
+                      f"({time.perf_counter() - start:.1f} s)")
     if several:
         index = write_index(written, args.out)
         print(f"Open {index} (one report per set, metrics.json beside each).")

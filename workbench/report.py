@@ -188,9 +188,9 @@ def failed_queries(paired: PairedEmbeddings, n: int = FAILED_SHOWN, seed: int = 
     >>> import numpy as np
     >>> from workbench import PairedEmbeddings
     >>> a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> b = np.array([[1.0, 0.1], [1.0, 0.0], [0.0, 1.0]])   # a0 is nearest to b1, b1 nearest to a0
-    >>> failed_queries(PairedEmbeddings.from_arrays(a, b)).rows()
-    [('a_to_b', 0, 0, 2, 1), ('b_to_a', 1, 1, 2, 0)]
+    >>> b = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])   # pairs 0 and 1 swapped: each ranks the other first
+    >>> failed_queries(PairedEmbeddings.from_arrays(a, b)).rows()   # (direction, query, partner, rank, first)
+    [('a_to_b', 0, 0, 3, 1), ('a_to_b', 1, 1, 3, 0), ('b_to_a', 0, 0, 3, 1), ('b_to_a', 1, 1, 3, 0)]
     """
     from workbench.retrieval import per_query_ranks
 
