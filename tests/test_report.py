@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -179,6 +180,33 @@ def test_media_sets_show_failed_queries_with_their_media(all_reports):
     # a set without media says which column would show some
     assert "No media to show" in (out / "liang2022-clip" / "report.html").read_text()
     assert json.loads((out / "liang2022-clip" / "metrics.json").read_text())["failed_queries"] == []
+
+
+def test_a_media_report_page_in_a_real_browser(all_reports, playwright):
+    """The page opened from disk (offline): the PCA hover of an emoji caption names it, and every thumbnail of the
+    failed-queries table decodes (a 64-px image)."""
+    executable = os.environ.get("BROWSER_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not executable:
+        pytest.skip("no Chromium: set BROWSER_PATH or install chromium")
+    out, _ = all_reports
+    browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+    try:
+        page = browser.new_page()
+        page.goto((out / "emoji-names" / "report.html").as_uri())
+        page.wait_for_selector(".js-plotly-plot .scatterlayer path.point")
+        sizes = page.evaluate("() => [...document.querySelectorAll('img.wb-thumb')].map(i => [i.complete, "
+                              "i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == 15 and all(done and max(w, h) == 64 for done, w, h in sizes), sizes
+        hover = page.evaluate("""async () => {
+            const gd = document.querySelector('.js-plotly-plot');
+            const curve = gd.data.findIndex(t => t.name.startsWith('text'));
+            Plotly.Fx.hover(gd, [{curveNumber: curve, pointNumber: 1}]);
+            await new Promise(r => setTimeout(r, 300));
+            return [...gd.querySelectorAll('.hoverlayer .hovertext')].map(n => n.textContent); }""")
+    finally:
+        browser.close()
+    row = datasets.load("emoji/names").b.metadata.row(1, named=True)
+    assert hover == [f"textid: {row['id']}caption: {row['caption']}label: {row['label']}"]
 
 
 def test_large_images_of_a_users_set_become_small_thumbnails(tmp_path):
