@@ -125,6 +125,11 @@ def test_every_builtin_set_and_a_saved_file_with_a_summary(all_reports):
     assert summary[-1]["centroid_distance"] == pytest.approx(np.linalg.norm(_unit(a).mean(0) - _unit(b).mean(0)))
     convirt = json.loads((out / "liang2022-convirt" / "metrics.json").read_text())
     assert convirt["duplicate_rows"] == {"a": 0, "b": 57}
+    # Procrustes on half of VideoCLIP's 100 pairs in 768 dimensions is not unique off their span: said on the page
+    videoclip = json.loads((out / "liang2022-videoclip" / "metrics.json").read_text())
+    assert "fitted on about 50 pairs in 768 dimensions" in videoclip["notes"]["Procrustes"]
+    assert "about 50 pairs in 768" in (out / "liang2022-videoclip" / "report.html").read_text()
+    assert "Procrustes" not in json.loads((out / "emoji-names" / "metrics.json").read_text())["notes"]  # 946 > 128
     assert "\\toprule" in (out / "summary.tex").read_text()
 
 

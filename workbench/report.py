@@ -391,6 +391,12 @@ def _write_report(paired: PairedEmbeddings, out: Path, *, name: str, source: str
     corrector_objects = _correctors(correctors)
     if corrector_objects and min(len(np.unique(paired.pairs[:, 0])), paired.n_pairs) >= 8:
         comparison = compare_correctors(paired, corrector_objects, n_resamples=n_resamples, seed=seed, probe=False)
+    n_train = len(np.unique(paired.pairs[:, 0])) // 2  # compare_correctors fits on half of the items
+    if comparison is not None and any(n.startswith("Procrustes") for n in corrector_objects) and n_train < paired.dim:
+        notes["Procrustes"] = (f"Procrustes is fitted on about {n_train} pairs in {paired.dim} dimensions: the "
+                               "rotation is not unique off the span of the training pairs, so its held-out values "
+                               "depend on the SVD routine (computed here with BLAS on one thread, the same on every "
+                               "machine)")
     dupes = {side: len(e) - e.n_unique for side, e in (("a", paired.a), ("b", paired.b))}
     degenerate = degenerate_reasons(paired, metrics)
     chance = retrieval_chance(paired)
@@ -481,6 +487,7 @@ def _write_report(paired: PairedEmbeddings, out: Path, *, name: str, source: str
         folded = fold_intervals(comparison.select(keep))
         body += [f"<h2>Gap correctors (held-out pairs, 95% intervals from {n_resamples:,} bootstrap resamples)</h2>",
                  _table_html(folded, {c: metric_label(c, modalities) for c in folded.columns})]
+        body += [f"<p class='prov'>{html.escape(notes['Procrustes'])}.</p>"] if "Procrustes" in notes else []
     titles = {"pca": "Both modalities in one PCA projection", "cosines": "Cosine similarities",
               "gap_dimensions": "The dimensions that carry most of the gap",
               "loss_landscape": "Loss landscape along the gap (dashed: the model's own gap)"}
