@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
+import os
 import re
+import shutil
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from workbench import PairedEmbeddings, datasets, gap
@@ -89,13 +96,22 @@ def test_pca_figure_matches_an_independent_svd():
     assert lines.visible == "legendonly" and len(lines.x) == 3 * paired.n_pairs
 
 
-def test_every_builtin_set_and_a_saved_file_with_a_summary(tmp_path):
+@pytest.fixture(scope="module")
+def all_reports(tmp_path_factory):
+    """Every built-in set and a saved file, reported once (no static figures, 20 resamples: the values checked
+    below do not depend on either) and shared by the tests that read them."""
+    tmp_path = tmp_path_factory.mktemp("all-reports")
     mine = PairedEmbeddings.from_arrays(np.random.default_rng(0).normal(size=(30, 8)),
                                         np.random.default_rng(1).normal(size=(30, 8)), modalities=("audio", "text"))
     mine.save(tmp_path / "mine.npz")
     out = tmp_path / "reports"
     assert main(["report", "--dataset", "all", "--embeddings", str(tmp_path / "mine.npz"), "--out", str(out),
-                 "--no-figures", "--resamples", "20"]) == 0
+                 "--no-figures", "--resamples", "20", "--quiet"]) == 0
+    return out, mine
+
+
+def test_every_builtin_set_and_a_saved_file_with_a_summary(all_reports):
+    out, mine = all_reports
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert folders == sorted([n.replace("/", "-") for n in datasets.names()] + ["mine"])
     index = (out / "index.html").read_text()
@@ -109,7 +125,120 @@ def test_every_builtin_set_and_a_saved_file_with_a_summary(tmp_path):
     assert summary[-1]["centroid_distance"] == pytest.approx(np.linalg.norm(_unit(a).mean(0) - _unit(b).mean(0)))
     convirt = json.loads((out / "liang2022-convirt" / "metrics.json").read_text())
     assert convirt["duplicate_rows"] == {"a": 0, "b": 57}
+    # Procrustes on half of VideoCLIP's 100 pairs in 768 dimensions is not unique off their span: said on the page
+    videoclip = json.loads((out / "liang2022-videoclip" / "metrics.json").read_text())
+    assert "fitted on about 50 pairs in 768 dimensions" in videoclip["notes"]["Procrustes"]
+    assert "about 50 pairs in 768" in (out / "liang2022-videoclip" / "report.html").read_text()
+    assert "Procrustes" not in json.loads((out / "emoji-names" / "metrics.json").read_text())["notes"]  # 946 > 128
     assert "\\toprule" in (out / "summary.tex").read_text()
+
+
+def _data_uris(cell: str, kind: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(rf"src='data:{kind}/[a-z]+;base64,([A-Za-z0-9+/=]+)'", cell)]
+
+
+def _failure_rows(page: str) -> list[list[str]]:
+    table = page.split("<table class='wb-failures'>")[1].split("</table>")[0]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in table.split("<tr>")[2:]]
+
+
+def test_media_sets_show_failed_queries_with_their_media(all_reports):
+    out, _ = all_reports
+    for page in out.glob("*/report.html"):  # the largest set (5,665 points with captions) too
+        assert page.stat().st_size < 1_000_000, page
+    # emoji/names: each failed query recomputed with numpy: its partner's rank (ties against it), the item first
+    paired = datasets.load("emoji/names")
+    record = json.loads((out / "emoji-names" / "metrics.json").read_text())
+    failed = record["failed_queries"]
+    assert [r["direction"] for r in failed] == ["a_to_b"] * 5 + ["b_to_a"] * 5
+    for r in failed:
+        q, g = (paired.a, paired.b) if r["direction"] == "a_to_b" else (paired.b, paired.a)
+        pairs = paired.pairs if r["direction"] == "a_to_b" else paired.pairs[:, ::-1]
+        scores = _unit(g.vectors) @ _unit(q.vectors[r["query"]][None])[0]
+        partners = pairs[pairs[:, 0] == r["query"], 1]
+        others = np.setdiff1d(np.arange(len(g)), partners)
+        assert r["match"] == partners[np.argmax(scores[partners])]
+        assert r["rank"] == 1 + np.sum(scores[others] >= scores[r["match"]]) > 1
+        assert r["top"] == others[np.argmax(scores[others])]
+        assert r["query_id"] == q.ids[r["query"]] and r["top_id"] == g.ids[r["top"]]
+    page = (out / "emoji-names" / "report.html").read_text()
+    rows = _failure_rows(page)
+    assert len(rows) == 10
+    for r, cells in zip(failed, rows, strict=True):
+        image_cells = (cells[1],) if r["direction"] == "a_to_b" else (cells[2], cells[4])  # the image side's cells
+        image_rows = (r["query"],) if r["direction"] == "a_to_b" else (r["match"], r["top"])
+        for cell, row in zip(image_cells, image_rows, strict=True):
+            path = paired.a.metadata["path"][row]
+            assert _data_uris(cell, "image") == [Path(path).read_bytes()]  # the packaged thumbnail itself
+            assert html.escape(paired.a.metadata["caption"][row]) in cell
+        text_row = r["match"] if r["direction"] == "a_to_b" else r["query"]
+        text_cell = cells[2] if r["direction"] == "a_to_b" else cells[1]
+        assert html.escape(paired.b.metadata["caption"][text_row]) in text_cell and "<img" not in text_cell
+        assert cells[3] == str(r["rank"])
+    # emoji/spoken pairs images with spoken names: players with the packaged clips
+    spoken = datasets.load("emoji/spoken")
+    record = json.loads((out / "emoji-spoken" / "metrics.json").read_text())
+    cells = _failure_rows((out / "emoji-spoken" / "report.html").read_text())[0]
+    first = record["failed_queries"][0]
+    assert first["direction"] == "a_to_b" and "<audio" in cells[2]
+    assert _data_uris(cells[2], "audio") == [Path(spoken.b.metadata["path"][first["match"]]).read_bytes()]
+    # a set without media says which column would show some
+    assert "No media to show" in (out / "liang2022-clip" / "report.html").read_text()
+    assert json.loads((out / "liang2022-clip" / "metrics.json").read_text())["failed_queries"] == []
+
+
+def test_a_media_report_page_in_a_real_browser(all_reports, playwright):
+    """The page opened from disk (offline): the PCA hover of an emoji caption names it, and every thumbnail of the
+    failed-queries table decodes (a 64-px image)."""
+    executable = os.environ.get("BROWSER_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not executable:
+        pytest.skip("no Chromium: set BROWSER_PATH or install chromium")
+    out, _ = all_reports
+    browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+    try:
+        page = browser.new_page()
+        page.goto((out / "emoji-names" / "report.html").as_uri())
+        page.wait_for_selector(".js-plotly-plot .scatterlayer path.point")
+        sizes = page.evaluate("() => [...document.querySelectorAll('img.wb-thumb')].map(i => [i.complete, "
+                              "i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == 15 and all(done and max(w, h) == 64 for done, w, h in sizes), sizes
+        hover = page.evaluate("""async () => {
+            const gd = document.querySelector('.js-plotly-plot');
+            const curve = gd.data.findIndex(t => t.name.startsWith('text'));
+            Plotly.Fx.hover(gd, [{curveNumber: curve, pointNumber: 1}]);
+            await new Promise(r => setTimeout(r, 300));
+            return [...gd.querySelectorAll('.hoverlayer .hovertext')].map(n => n.textContent); }""")
+    finally:
+        browser.close()
+    row = datasets.load("emoji/names").b.metadata.row(1, named=True)
+    assert hover == [f"textid: {row['id']}caption: {row['caption']}label: {row['label']}"]
+
+
+def test_large_images_of_a_users_set_become_small_thumbnails(tmp_path):
+    from PIL import Image
+
+    from workbench.report import write_report
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(12):
+        paths.append(str(tmp_path / f"photo{i}.png"))
+        Image.fromarray(rng.integers(0, 255, size=(300, 400, 3), dtype=np.uint8)).save(paths[-1])
+    assert all(os.path.getsize(p) > 300_000 for p in paths)
+    ids = [f"p{i}" for i in range(12)]
+    paired = PairedEmbeddings.from_arrays(
+        rng.normal(size=(12, 6)), rng.normal(size=(12, 6)), modalities=("image", "text"),
+        metadata_a=pl.DataFrame({"id": ids, "caption": [f"photo {i}" for i in range(12)], "path": paths}),
+        metadata_b=pl.DataFrame({"id": ids, "caption": [f"a <noisy> photo {i}" for i in range(12)]}))
+    files = write_report(paired, tmp_path / "r", name="mine", figures=False, correctors=())
+    page = files.report_html.read_text()
+    assert files.report_html.stat().st_size < 1_000_000 and "a &lt;noisy&gt; photo" in page
+    thumbs = _data_uris(page, "image")
+    n_failed = len(files.metrics["failed_queries"])
+    assert n_failed == 10 and len(thumbs) == sum(1 if r["direction"] == "a_to_b" else 2
+                                                 for r in files.metrics["failed_queries"])
+    for data in thumbs:  # 400 x 300 noise -> a 64 x 48 PNG thumbnail
+        assert Image.open(io.BytesIO(data)).size == (64, 48)
 
 
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
@@ -119,6 +248,8 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
     assert "nothing to report" in capsys.readouterr().err
     assert main(["report", "--embeddings", str(tmp_path / "none.npz"), "--out", str(tmp_path / "o")]) == 2
     assert "no embeddings file" in capsys.readouterr().err
+    assert main(["report", "--dataset", "liang2022/clip", "--formats", "pdf,jpg", "--out", str(tmp_path / "o")]) == 2
+    assert "--formats 'pdf,jpg': give one or more of pdf, svg, png" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

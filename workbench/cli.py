@@ -13,9 +13,11 @@ An expected failure (bad input, an output that cannot be written, missing files 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -82,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", action="store_true", help="print only where the reports are")
     report.add_argument("--no-figures", action="store_true", help="skip the static PDF/SVG/PNG figures")
     report.add_argument("--resamples", type=int, default=200, help="resamples for the corrector intervals")
+    report.add_argument("--formats", default="pdf,svg,png", metavar="LIST",
+                        help="static figure formats, comma-separated (pdf, svg, png)")
 
     reproduce = sub.add_parser("reproduce", parents=[common],
                                help="run a published protocol and print our numbers beside the paper's",
@@ -163,26 +167,54 @@ def _report(args: argparse.Namespace) -> int:
 
     several = len(inputs) > 1
     folders = _unique_folders([label for label, _ in inputs])
+    formats = _formats(args.formats)
     written = []
     shared_js = write_plotlyjs(args.out) if several else None  # one plotly.js for every page
-    for i, ((label, source), folder) in enumerate(zip(inputs, folders, strict=True)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
-            paired = datasets.load(source) if i < len(names) else PairedEmbeddings.load(source)
-        out = args.out / folder if several else args.out
-        files = write_report(paired, out, name=label, source=source, figures=not args.no_figures,
-                             n_resamples=args.resamples, plotlyjs=shared_js)
-        written.append(files)
-        if not args.quiet:
-            m = files.metrics["metrics"]
-            print(f"{label:28s} centroid distance {m['centroid_distance']:.4f}   "
-                  f"mean matched cosine {m['mean_matched_cosine']:.4f}   -> {files.report_html}")
+    with contextlib.ExitStack() as stack:
+        if not args.no_figures:
+            _one_browser(stack)
+        for i, ((label, source), folder) in enumerate(zip(inputs, folders, strict=True)):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # duplicate rows are recorded in metrics.json instead
+                paired = datasets.load(source) if i < len(names) else PairedEmbeddings.load(source)
+            out = args.out / folder if several else args.out
+            files = write_report(paired, out, name=label, source=source, figures=not args.no_figures,
+                                 formats=formats, n_resamples=args.resamples, plotlyjs=shared_js)
+            written.append(files)
+            if not args.quiet:
+                m = files.metrics["metrics"]
+                print(f"{label:28s} centroid distance {m['centroid_distance']:.4f}   "
+                      f"mean matched cosine {m['mean_matched_cosine']:.4f}   -> {files.report_html} "
+                      f"({time.perf_counter() - start:.1f} s)")
     if several:
         index = write_index(written, args.out)
         print(f"Open {index} (one report per set, metrics.json beside each).")
     else:
         print(f"Open {written[0].report_html} (metrics in {written[0].metrics_json}).")
     return 0
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """``--formats pdf,png`` as a tuple, checked before any work starts."""
+    from workbench.export import FORMATS
+
+    formats = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"--formats {text!r}: give one or more of {', '.join(FORMATS)} separated by commas")
+    return formats
+
+
+def _one_browser(stack: contextlib.ExitStack) -> None:
+    """One headless browser for every report's figures (a few seconds saved per report); without one, each report
+    notes why its static figures are missing, as it does alone."""
+    from workbench.export import ExportError, export_session
+
+    try:
+        stack.enter_context(export_session())
+    except ExportError:
+        pass
 
 
 def _reproduce(args: argparse.Namespace) -> int:

@@ -9,12 +9,19 @@ For each input, :func:`write_report` writes
 - ``figures/*.pdf|svg|png`` in a paper style (with provenance sidecars), when Chromium is available;
 - ``report.html``: the same figures, interactive, with human metric names ("R@1 image→text"), each R@K beside its
   chance level, intervals as "0.552 ± 0.021", and a warning at the top when the set is degenerate (a modality
-  collapsed to one point). The page loads plotly.js from a file beside it (``figures/plotly.min.js``, or with
-  several reports one ``plotly.min.js`` shared by all), so each page stays well under 1 MB and opens offline.
+  collapsed to one point), and for a set whose metadata has media (``caption``, ``path`` of an image or sound file,
+  or ``image`` bytes) a table of a few failed queries with their thumbnails, players and captions (embedded as data
+  URIs: the page stays offline and small). The page loads plotly.js from a file beside it
+  (``figures/plotly.min.js``, or with several reports one ``plotly.min.js`` shared by all), so each page stays under
+  1 MB and opens offline.
 
 :func:`write_index` adds, for several inputs, one summary table across them (the domain check: the same metrics for
 each model and dataset side by side) as ``summary.json``, ``summary.tex``, ``summary.md`` and ``index.html``.
 Every file is written atomically.
+
+Speed: the numerical work runs with BLAS on one thread (many small products and decompositions, which a
+multi-threaded BLAS slows down several times on a busy machine, with the same values), and the principal-component
+check of :func:`degenerate_reasons` uses the eigenvalues of the smaller Gram matrix instead of an SVD of all rows.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import polars as pl
 
 from workbench import gap
 from workbench._files import atomic_write
+from workbench._media_html import item_html
 from workbench.data import PairedEmbeddings
 from workbench.export import (
     ExportError,
@@ -58,6 +66,8 @@ __all__ = [
     "ReportFiles",
     "data_sha256",
     "degenerate_reasons",
+    "failed_queries",
+    "has_media",
     "retrieval_chance",
     "retrieval_metrics",
     "summary_table",
@@ -79,6 +89,10 @@ DEFAULT_CORRECTORS: tuple[tuple[str, dict[str, Any]], ...] = (
 PLOTLY_JS = "plotly.min.js"
 #: A modality whose mean within-modality cosine reaches this has (almost) collapsed to one point.
 COLLAPSED_COSINE = 0.999
+#: Failed queries shown with their media, per direction.
+FAILED_SHOWN = 5
+#: Bytes of media (base64) one page embeds at most; items past it show their caption only.
+MEDIA_BUDGET = 300_000
 
 
 @dataclass(frozen=True)
@@ -152,12 +166,91 @@ def degenerate_reasons(paired: PairedEmbeddings, metrics: dict[str, Any]) -> lis
                            f"{shown}")
     rows = np.concatenate([paired.a.vectors, paired.b.vectors]).astype(np.float64)
     rows -= rows.mean(axis=0)
-    singular = np.linalg.svd(rows, compute_uv=False)
-    total = float(np.sum(singular**2))
-    if total > 0 and singular[0] ** 2 / total > 0.99:
-        reasons.append(f"the first principal component holds {singular[0] ** 2 / total:.1%} of the variance: the "
+    # the largest squared singular value of the rows is the largest eigenvalue of the smaller Gram matrix
+    gram = rows.T @ rows if rows.shape[0] >= rows.shape[1] else rows @ rows.T
+    total = float(np.trace(gram))
+    first = float(np.linalg.eigvalsh(gram)[-1]) if total > 0 else 0.0
+    if total > 0 and first / total > 0.99:
+        reasons.append(f"the first principal component holds {first / total:.1%} of the variance: the "
                        "modalities differ along one direction only")
     return reasons
+
+
+def failed_queries(paired: PairedEmbeddings, n: int = FAILED_SHOWN, seed: int = 0) -> pl.DataFrame:
+    """A few failed queries each way, to read: for each direction, ``n`` queries (seeded sample) whose partner was
+    not ranked first, with the partner ranked best (``match``), its rank and the item ranked first instead.
+
+    Ranks are those of :func:`retrieval_metrics` (cosines; a tie counts against the partner, so ``top`` is the
+    best-scoring non-partner). Rows are row numbers of the query side (``query``) and of the gallery side.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from workbench import PairedEmbeddings
+    >>> a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> b = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])   # pairs 0 and 1 swapped: each ranks the other first
+    >>> failed_queries(PairedEmbeddings.from_arrays(a, b)).rows()   # (direction, query, partner, rank, first)
+    [('a_to_b', 0, 0, 3, 1), ('a_to_b', 1, 1, 3, 0), ('b_to_a', 0, 0, 3, 1), ('b_to_a', 1, 1, 3, 0)]
+    """
+    from workbench.retrieval import per_query_ranks
+
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, int, int, int, int]] = []
+    for label, q, g, rel in (("a_to_b", paired.a, paired.b, paired.pairs),
+                             ("b_to_a", paired.b, paired.a, paired.pairs[:, ::-1])):
+        asked = np.unique(rel[:, 0])
+        remap = np.full(len(q), -1)
+        remap[asked] = np.arange(len(asked))
+        ranks = per_query_ranks(q.vectors[asked], g.vectors, np.stack([remap[rel[:, 0]], rel[:, 1]], axis=1)).ranks
+        failed = np.flatnonzero(ranks > 1)
+        chosen = asked[np.sort(rng.choice(failed, size=min(n, len(failed)), replace=False))]
+        gallery = _unit(g.vectors)
+        for query in chosen:
+            scores = gallery @ _unit(q.vectors[query : query + 1])[0]
+            partners = rel[rel[:, 0] == query, 1]
+            match = int(partners[np.argmax(scores[partners])])
+            scores[partners] = -np.inf
+            rows.append((label, int(query), match, int(ranks[remap[query]]), int(np.argmax(scores))))
+    return pl.DataFrame(rows, schema={"direction": pl.String, "query": pl.Int64, "match": pl.Int64,
+                                      "rank": pl.Int64, "top": pl.Int64}, orient="row")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def has_media(paired: PairedEmbeddings) -> bool:
+    """Whether either side's metadata has something a reader can see or hear (``caption``, ``path``, ``image``)."""
+    return any(c in e.metadata.columns for e in (paired.a, paired.b) for c in ("caption", "path", "image"))
+
+
+def _failed_record(paired: PairedEmbeddings, failed: pl.DataFrame) -> list[dict[str, Any]]:
+    """The failed-queries rows for metrics.json, with the items' ids."""
+    out = []
+    for row in failed.to_dicts():
+        q, g = (paired.a, paired.b) if row["direction"] == "a_to_b" else (paired.b, paired.a)
+        out.append({**row, "query_id": str(q.ids[row["query"]]), "match_id": str(g.ids[row["match"]]),
+                    "top_id": str(g.ids[row["top"]])})
+    return out
+
+
+def _failures_html(paired: PairedEmbeddings, failed: pl.DataFrame) -> str:
+    """The failed-queries table (query, its partner and the rank it got, the item ranked first instead)."""
+    budget = [MEDIA_BUDGET, 0]  # bytes left, items left out
+
+    def cell(e: Any, row: int) -> str:
+        return item_html(e.metadata.row(row, named=True), e.modality, budget)
+
+    rows = []
+    for direction, query, match, rank, top in failed.rows():
+        q, g = (paired.a, paired.b) if direction == "a_to_b" else (paired.b, paired.a)
+        rows.append(f"<tr><td>{html.escape(q.modality)} → {html.escape(g.modality)}</td>"
+                    f"{cell(q, query)}{cell(g, match)}<td class='num'>{rank}</td>{cell(g, top)}</tr>")
+    return ("<table class='wb-failures'><tr><th>direction</th><th>query</th><th>its partner</th>"
+            "<th>partner's rank</th><th>ranked first instead</th></tr>" + "".join(rows) + "</table>"
+            + ("" if not budget[1] else f"<p class='prov'>({budget[1]} media left out to keep the page small)</p>"))
 
 
 def write_plotlyjs(folder: str | os.PathLike[str]) -> Path:
@@ -191,6 +284,8 @@ body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 90em; c
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3em .8em; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }} .prov {{ color: #666; font-size: .85em; }}
 .warning {{ background: #fff4e0; border-left: 4px solid #D55E00; padding: .6em 1em; }} td.chance {{ color: #666; }}
+table.wb-failures td {{ vertical-align: top; max-width: 16em; }} .cap {{ font-size: .9em; }}
+img.wb-thumb {{ image-rendering: auto; display: block; }} audio.wb-sound {{ width: 14em; display: block; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}</p>
@@ -274,9 +369,20 @@ def write_report(
     >>> round(files.metrics["metrics"]["centroid_distance"], 4)
     0.8514
     """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    with threadpool_limits(limits=1, user_api="blas"):  # see the module docstring: the same values, faster
+        return _write_report(paired, Path(out_dir), name=name, source=source, figures=figures, formats=formats,
+                             correctors=correctors, n_resamples=n_resamples, seed=seed,
+                             encoder_fingerprint=encoder_fingerprint, plotlyjs=plotlyjs)
+
+
+def _write_report(paired: PairedEmbeddings, out: Path, *, name: str, source: str | None, figures: bool,
+                  formats: Sequence[str], correctors: Sequence[tuple[str, dict[str, Any]]], n_resamples: int,
+                  seed: int, encoder_fingerprint: str | None, plotlyjs: str | os.PathLike[str] | None
+                  ) -> ReportFiles:
     from workbench.compare import compare_correctors
 
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = gap.gap_report(paired, seed=seed)
     retrieval = retrieval_metrics(paired)
@@ -285,9 +391,16 @@ def write_report(
     corrector_objects = _correctors(correctors)
     if corrector_objects and min(len(np.unique(paired.pairs[:, 0])), paired.n_pairs) >= 8:
         comparison = compare_correctors(paired, corrector_objects, n_resamples=n_resamples, seed=seed, probe=False)
+    n_train = len(np.unique(paired.pairs[:, 0])) // 2  # compare_correctors fits on half of the items
+    if comparison is not None and any(n.startswith("Procrustes") for n in corrector_objects) and n_train < paired.dim:
+        notes["Procrustes"] = (f"Procrustes is fitted on about {n_train} pairs in {paired.dim} dimensions: the "
+                               "rotation is not unique off the span of the training pairs, so its held-out values "
+                               "depend on the SVD routine (computed here with BLAS on one thread, the same on every "
+                               "machine)")
     dupes = {side: len(e) - e.n_unique for side, e in (("a", paired.a), ("b", paired.b))}
     degenerate = degenerate_reasons(paired, metrics)
     chance = retrieval_chance(paired)
+    failed = failed_queries(paired, seed=seed) if has_media(paired) else None
     record: dict[str, Any] = {
         "name": name,
         "model": paired.model,
@@ -303,6 +416,7 @@ def write_report(
         "notes": notes,
         "degenerate": degenerate,
         "retrieval_chance": chance,
+        "failed_queries": [] if failed is None else _failed_record(paired, failed),
         "provenance": provenance(
             source=source or name, data_sha256=data_sha256(paired), encoder_fingerprint=encoder_fingerprint, seed=seed,
             correctors={k: {"class": type(v).__name__, "params": v.get_params()} for k, v in corrector_objects.items()},
@@ -337,11 +451,11 @@ def write_report(
         figs["loss_landscape"] = loss_landscape_figure(landscape, paired.modalities)
     if figures:
         try:
-            save_figures([(fig, out / "figures" / key) for key, fig in figs.items()], formats=formats,
-                         provenance=record["provenance"])
+            save_figures([(_without_hover(fig), out / "figures" / key) for key, fig in figs.items()],
+                         formats=formats, provenance=record["provenance"])
         except ExportError as exc:
             notes["figures"] = f"static figures not written: {exc}"
-            warnings.warn(notes["figures"], stacklevel=2)
+            warnings.warn(notes["figures"], stacklevel=3)
     else:
         notes["figures"] = "static figures not requested"
 
@@ -360,16 +474,27 @@ def write_report(
     body = ["<h2>Gap metrics</h2>", _table_html(_metric_rows(dict(metrics), modalities, notes=notes)),
             "<h2>Retrieval</h2>", _table_html(_metric_rows(retrieval, modalities, chance=chance),
                                               {"chance": "chance level"})]
+    if failed is not None and failed.height:
+        body += ["<h2>Failed queries, with their media</h2>",
+                 f"<p>Up to {FAILED_SHOWN} queries each way whose partner was not ranked first (a seeded random "
+                 f"sample, seed {seed}), the rank their partner got and the item ranked first instead.</p>",
+                 _failures_html(paired, failed)]
+    elif failed is None:
+        body.append("<p class='prov'>No media to show: the metadata has no <code>caption</code>, <code>path</code> "
+                    "(an image or sound file) or <code>image</code> column; with one, this page shows failed queries "
+                    "with their thumbnails and captions.</p>")
     if comparison is not None:
         folded = fold_intervals(comparison.select(keep))
-        body += ["<h2>Gap correctors (held-out pairs, 95% intervals)</h2>",
+        body += [f"<h2>Gap correctors (held-out pairs, 95% intervals from {n_resamples:,} bootstrap resamples)</h2>",
                  _table_html(folded, {c: metric_label(c, modalities) for c in folded.columns})]
+        body += [f"<p class='prov'>{html.escape(notes['Procrustes'])}.</p>"] if "Procrustes" in notes else []
     titles = {"pca": "Both modalities in one PCA projection", "cosines": "Cosine similarities",
               "gap_dimensions": "The dimensions that carry most of the gap",
               "loss_landscape": "Loss landscape along the gap (dashed: the model's own gap)"}
     for key, fig in figs.items():
         body.append(f"<h2>{html.escape(titles.get(key, key.replace('_', ' ')))}</h2>")
-        body.append(fig.to_html(full_html=False, include_plotlyjs=False))
+        shown = _compact_hover(fig, paired) if key == "pca" else fig
+        body.append(shown.to_html(full_html=False, include_plotlyjs=False))
     summary = (
         f"{html.escape(paired.model)} &middot; {html.escape(modalities[0])} ({len(paired.a)}) and "
         f"{html.escape(modalities[1])} ({len(paired.b)}) &middot; {paired.n_pairs} pairs &middot; "
@@ -384,6 +509,36 @@ def write_report(
     with atomic_write(out / "report.html", "w") as handle:
         handle.write(page)
     return ReportFiles(out, out / "metrics.json", out / "report.html", record)
+
+
+def _without_hover(fig: Any) -> Any:
+    """A copy of ``fig`` without hover texts (a static image never shows them; thousands make the export slow)."""
+    import plotly.graph_objects as go
+
+    copy = go.Figure(fig)
+    for trace in copy.data:
+        if getattr(trace, "mode", None) == "markers":
+            trace.update(text=None, customdata=None, hovertemplate=None)
+    return copy
+
+
+def _compact_hover(fig: Any, paired: PairedEmbeddings) -> Any:
+    """The PCA figure for the page: each point's id, caption and label as ``customdata`` under one hover template
+    (not a whole HTML string per point, nor the local file path), and float32 coordinates: the same hover, a page
+    several times smaller for sets of thousands of points."""
+    import plotly.graph_objects as go
+
+    copy = go.Figure(fig)
+    for trace in copy.data:
+        trace.update(x=np.asarray(trace.x, dtype=np.float32), y=np.asarray(trace.y, dtype=np.float32))
+    points = [t for t in copy.data if getattr(t, "mode", None) == "markers"]
+    for trace, e in zip(points, (paired.a, paired.b), strict=True):
+        columns = [c for c in ("id", "caption", "label") if c in e.metadata.columns]
+        custom = [[html.escape(str(v)[:120]) for v in row] for row in e.metadata.select(columns).rows()]
+        template = f"<b>{html.escape(e.modality)}</b>" + "".join(
+            f"<br>{c}: %{{customdata[{i}]}}" for i, c in enumerate(columns)) + "<extra></extra>"
+        trace.update(text=None, customdata=custom, hovertemplate=template)
+    return copy
 
 
 def _slug(name: str) -> str:
