@@ -312,8 +312,9 @@ def _loopback(ip: str) -> bool:
 # -- 13.13: nothing loads code from a user's file -------------------------------------------------------------------
 
 _PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "marshal", "shelve", "joblib"}
-# pickle.loads of bytes this process made itself: the Ray store backend ships encoder batches to its own actors
-_ALLOWED = {("workbench/store/_ray.py", "pickle.loads"): 2}
+# pickle.loads of bytes this process made itself: the Ray store backend ships encoder batches to its own actors, and
+# the input pipeline checks that a worker's exception survives the trip back (pickle.loads(pickle.dumps(error)))
+_ALLOWED = {("workbench/store/_ray.py", "pickle.loads"): 2, ("workbench/encoders/_pipeline.py", "pickle.loads"): 1}
 
 
 def _dotted(node: ast.AST) -> str:

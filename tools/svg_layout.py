@@ -60,7 +60,23 @@ class Box:
 
 
 def measure(svgs: list[Path], executable: str | None = None) -> list[tuple[list[Box], list[Box]]]:
-    """``(text boxes, plot areas)`` of each SVG file, laid out by Chromium."""
+    """``(text boxes, plot areas)`` of each SVG file, laid out by Chromium.
+
+    Playwright's sync API refuses to run in a thread whose asyncio loop is running (as under pytest-playwright's
+    session fixtures, once a browser test has run), so the measurement then runs in a thread of its own.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _measure(svgs, executable)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_measure, svgs, executable).result()
+
+
+def _measure(svgs: list[Path], executable: str | None) -> list[tuple[list[Box], list[Box]]]:
     from playwright.sync_api import sync_playwright
 
     out = []
