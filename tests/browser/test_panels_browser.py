@@ -137,6 +137,18 @@ def test_committed_notebook_is_generated_and_stripped() -> None:
 
 
 # -- 1. every panel renders -----------------------------------------------------------------------------------------
+def _settled(plot: Any, script: str, done: Any, timeout_s: float = UI_TIMEOUT / 1000) -> Any:
+    """The value of ``script`` on a plot once ``done(value)`` holds, or the last value after ``timeout_s``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = plot.evaluate(script)
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.25)
+
+
 @pytest.mark.browser
 def test_every_panel_renders(lab: Lab) -> None:
     expect = _expect()
@@ -149,14 +161,20 @@ def test_every_panel_renders(lab: Lab) -> None:
         box = plot.bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 200, (css, box)
         lab.shot(f"02-panel-{cell_id}", panel)
-    # the figures carry the data (not an empty shell): 200 points per modality, 6 epochs of training
-    sizes = lab.plot("gap").evaluate("gd => gd._fullData.map(t => t.x ? t.x.length : 0)")
+    # the figures carry the data (not an empty shell): 200 points per modality, 6 epochs of training; a widget's
+    # figure can be attached before its data arrives from the kernel on a loaded machine, so each is awaited
+    sizes = _settled(lab.plot("gap"), "gd => gd._fullData.map(t => t.x ? t.x.length : 0)",
+                     lambda v: v[:2] == [demo.N_PAIRS, demo.N_PAIRS])
     assert sizes[:2] == [demo.N_PAIRS, demo.N_PAIRS], sizes
-    sizes = lab.plot("embedding").evaluate("gd => gd._fullData.map(t => t.x ? t.x.length : 0)")
+    sizes = _settled(lab.plot("embedding"), "gd => gd._fullData.map(t => t.x ? t.x.length : 0)",
+                     lambda v: v[:2] == [demo.N_PAIRS, demo.N_PAIRS])
     assert sizes[:2] == [demo.N_PAIRS, demo.N_PAIRS], sizes
-    epochs = lab.plot("training").evaluate("gd => gd._fullData.map(t => Array.from(t.x || []))")
+    epochs = _settled(lab.plot("training"), "gd => gd._fullData.map(t => Array.from(t.x || []))",
+                      lambda v: bool(v) and v[0] == [1, 2, 3, 4, 5, 6])
     assert epochs[0] == [1, 2, 3, 4, 5, 6], epochs
-    bars = lab.plot("comparison").evaluate("gd => gd._fullData.filter(t => t.type === 'bar').map(t => t.x.length)")
+    bars = _settled(lab.plot("comparison"),
+                    "gd => gd._fullData.filter(t => t.type === 'bar').map(t => t.x.length)",
+                    lambda v: v == [2, 2, 2])
     assert bars == [2, 2, 2], bars
     expect(lab.panel("retrieval").locator(".wb-results table tbody tr")).to_have_count(10)
     # no error message of a panel, no traceback or warning on stderr, no uncaught error in the page
