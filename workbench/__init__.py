@@ -27,9 +27,9 @@ _LAZY_ATTRIBUTES = {
     "EmbeddingCache": "workbench.store",
 }
 _LAZY_MODULES = (
-    "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap", "panels",
-    "probes", "projection", "report", "reproduce", "retrieval", "search", "store", "towers", "train",
-    "zeroshot",
+    "alignment", "cli", "compare", "correct", "data", "datasets", "encoders", "export", "figures", "gap",
+    "gap_figures", "panels", "probes", "projection", "report", "reproduce", "retrieval", "search", "similarity",
+    "store", "towers", "train", "zeroshot",
 )
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "MultimodalEmbeddings",
     "PairedEmbeddings",
     "__version__",
+    "alignment",
     "cli",
     "compare",
     "correct",
@@ -49,6 +50,7 @@ __all__ = [
     "export",
     "figures",
     "gap",
+    "gap_figures",
     "panels",
     "probes",
     "projection",
@@ -56,6 +58,7 @@ __all__ = [
     "reproduce",
     "retrieval",
     "search",
+    "similarity",
     "store",
     "towers",
     "train",
@@ -64,6 +67,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from workbench import (
+        alignment,
         cli,
         compare,
         correct,
@@ -73,6 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         export,
         figures,
         gap,
+        gap_figures,
         panels,
         probes,
         projection,
@@ -80,6 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         reproduce,
         retrieval,
         search,
+        similarity,
         store,
         towers,
         train,
