@@ -24,12 +24,12 @@ import pytest
 
 from tests.browser.test_media_browser import (
     KERNEL_IDLE_TIMEOUT,
-    POINTS_JS,
     UI_TIMEOUT,
     Page,
     _expect,
     _file_pixels,
     _pixels,
+    isolated_image_marker,
 )
 
 NOTEBOOK_NAME = "emoji_demo.ipynb"
@@ -132,20 +132,7 @@ def test_hovering_an_emoji_shows_its_image_and_its_name(lab: EmojiPage, paired: 
     panel = lab.cell("explorer").locator(".wb-embedding-explorer")
     plot = panel.locator(".js-plotly-plot").first
     expect(plot).to_be_visible(timeout=UI_TIMEOUT)
-    plot.evaluate("gd => gd.scrollIntoView({block: 'center'})")
-    lab.page.wait_for_timeout(300)
-    info = plot.evaluate(POINTS_JS)
-    points, area = info["points"], info["area"]
-    assert len(points) == 2 * N_PAIRS
-    xy = np.array([[p["px"], p["py"]] for p in points])
-    inside = ((xy[:, 0] > area["left"] + 10) & (xy[:, 0] < area["left"] + area["width"] - 10)
-              & (xy[:, 1] > area["top"] + 10) & (xy[:, 1] < area["top"] + area["height"] - 10))
-    distances = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=-1)
-    np.fill_diagonal(distances, np.inf)
-    is_image = np.array([p["side"] == "a" for p in points])
-    isolation = np.where(inside & is_image, distances.min(axis=1), -1.0)
-    target = points[int(np.argmax(isolation))]  # the most isolated emoji image marker
-    assert isolation.max() > 3, "no image marker is apart from the others"
+    target = isolated_image_marker(lab, plot, 2 * N_PAIRS)
     row = target["index"]
     name = paired.a.metadata["caption"][row]
     lab.page.mouse.move(target["px"] - 30, target["py"] - 30)

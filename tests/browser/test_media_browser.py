@@ -174,18 +174,16 @@ def _in_kernel_folder(path: str, local_folder: Path) -> Path:
     return local_folder / Path(path).name
 
 
-@pytest.mark.browser
-def test_hover_shows_the_thumbnail_and_the_caption(lab: Page, paired: Any) -> None:
-    expect = _expect()
-    data, folder = paired
-    panel = lab.cell("explorer").locator(".wb-embedding-explorer")
-    plot = panel.locator(".js-plotly-plot").first
-    expect(plot).to_be_visible(timeout=UI_TIMEOUT)
+def isolated_image_marker(lab: Any, plot: Any, n_points: int) -> dict[str, Any]:
+    """The image-side marker farthest from every other marker, inside the plot area (so hovering it hits it alone).
+
+    Scrolls the plot into view and checks that it draws ``n_points`` markers.
+    """
     plot.evaluate("gd => gd.scrollIntoView({block: 'center'})")
     lab.page.wait_for_timeout(300)
     info = plot.evaluate(POINTS_JS)
     points, area = info["points"], info["area"]
-    assert len(points) == 2 * N_ITEMS
+    assert len(points) == n_points
     xy = np.array([[p["px"], p["py"]] for p in points])
     inside = ((xy[:, 0] > area["left"] + 10) & (xy[:, 0] < area["left"] + area["width"] - 10)
               & (xy[:, 1] > area["top"] + 10) & (xy[:, 1] < area["top"] + area["height"] - 10))
@@ -193,8 +191,18 @@ def test_hover_shows_the_thumbnail_and_the_caption(lab: Page, paired: Any) -> No
     np.fill_diagonal(distances, np.inf)
     is_image = np.array([p["side"] == "a" for p in points])
     isolation = np.where(inside & is_image, distances.min(axis=1), -1.0)
-    target = points[int(np.argmax(isolation))]  # the most isolated image marker
     assert isolation.max() > 3, "no image marker is apart from the others"
+    return points[int(np.argmax(isolation))]
+
+
+@pytest.mark.browser
+def test_hover_shows_the_thumbnail_and_the_caption(lab: Page, paired: Any) -> None:
+    expect = _expect()
+    data, folder = paired
+    panel = lab.cell("explorer").locator(".wb-embedding-explorer")
+    plot = panel.locator(".js-plotly-plot").first
+    expect(plot).to_be_visible(timeout=UI_TIMEOUT)
+    target = isolated_image_marker(lab, plot, 2 * N_ITEMS)
     row = target["index"]
     caption = data.a.metadata["caption"][row]
     lab.page.mouse.move(target["px"] - 30, target["py"] - 30)
