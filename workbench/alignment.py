@@ -139,6 +139,17 @@ class AlignmentResult:
         return "\n".join(lines)
 
 
+def _checked_pairs(pairs: Any, n_a: int, n_b: int) -> np.ndarray:
+    """(P x 2) int64 pairs of (a row, b row) in range; None pairs row i with row i (the caller checked n_a == n_b)."""
+    if pairs is None:
+        return np.repeat(np.arange(n_a)[:, None], 2, axis=1)
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.min(initial=0) < 0 or (
+            len(pairs) and (pairs[:, 0].max() >= n_a or pairs[:, 1].max() >= n_b)):
+        raise ValueError(f"pairs must be (P x 2) rows of (a row < {n_a}, b row < {n_b})")
+    return pairs
+
+
 def split_by_items(pairs: Any, test_fraction: float = 0.2, seed: int = 0, *, test_rows: Any = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Split (a row, b row) pairs into (train, test) by the rows of ``a``, fixed by the seed; both sorted.
@@ -211,15 +222,10 @@ def _read_inputs(a: Any, b: Any, pairs: Any, modalities: Sequence[str] | None
         raise TypeError("pass a MultimodalEmbeddings, a PairedEmbeddings, or two feature matrices a and b")
     fa, ma, meta_a = _features(a, "a")
     fb, mb, meta_b = _features(b, "b")
-    if pairs is None:
-        if len(fa) != len(fb):
-            raise ValueError(f"without pairs, rows are paired by position, but a has {len(fa)} rows and b "
-                             f"{len(fb)}; pass pairs=[(a row, b row), ...]")
-        pairs = np.repeat(np.arange(len(fa))[:, None], 2, axis=1)
-    pairs = np.asarray(pairs, dtype=np.int64)
-    if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.min(initial=0) < 0 or (
-            len(pairs) and (pairs[:, 0].max() >= len(fa) or pairs[:, 1].max() >= len(fb))):
-        raise ValueError(f"pairs must be (P x 2) rows of (a row < {len(fa)}, b row < {len(fb)})")
+    if pairs is None and len(fa) != len(fb):
+        raise ValueError(f"without pairs, rows are paired by position, but a has {len(fa)} rows and b "
+                         f"{len(fb)}; pass pairs=[(a row, b row), ...]")
+    pairs = _checked_pairs(pairs, len(fa), len(fb))
     names = tuple(modalities) if modalities is not None else (ma or "a", mb or "b")
     if len(names) != 2 or names[0] == names[1]:
         raise ValueError(f"modalities must be two distinct names, got {modalities!r}")
@@ -394,15 +400,10 @@ def align_towers(
     check_seed(seed)
     first = make_towers(seed)
     xa, xb = first[0].prepare(items_a), first[1].prepare(items_b)
-    if pairs is None:
-        if len(xa) != len(xb):
-            raise ValueError(f"without pairs, items are paired by position, but there are {len(xa)} a items and "
-                             f"{len(xb)} b items; pass pairs=[(a row, b row), ...]")
-        pairs = np.repeat(np.arange(len(xa))[:, None], 2, axis=1)
-    pairs = np.asarray(pairs, dtype=np.int64)
-    if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.min(initial=0) < 0 or (
-            len(pairs) and (pairs[:, 0].max() >= len(xa) or pairs[:, 1].max() >= len(xb))):
-        raise ValueError(f"pairs must be (P x 2) rows of (a row < {len(xa)}, b row < {len(xb)})")
+    if pairs is None and len(xa) != len(xb):
+        raise ValueError(f"without pairs, items are paired by position, but there are {len(xa)} a items and "
+                         f"{len(xb)} b items; pass pairs=[(a row, b row), ...]")
+    pairs = _checked_pairs(pairs, len(xa), len(xb))
     if len(modalities) != 2 or modalities[0] == modalities[1]:
         raise ValueError(f"modalities must be two distinct names, got {modalities!r}")
     train_pairs, test_pairs = split_by_items(pairs, test_fraction, seed)
