@@ -3,8 +3,9 @@
 Times :func:`workbench.similarity.calibrated` per metric (the null only, ``n_bootstrap=0``, and with the default
 100 half-sample interval), and the peer: the ``calibrated-similarity`` package's ``calibrate`` (Gröger et al. 2026),
 which recomputes the metric once per permutation, timed on a few permutations and scaled to 1,000. The kNN metrics
-permute precomputed neighbour lists; CKA does one d x d product per permutation (n d^2 flops), so its time is
-printed per permutation too.
+permute precomputed neighbour lists; CKA does one d x d product per permutation (n d^2 flops), in bfloat16 where the
+CPU has bfloat16 matrix units (the decisive permutations recomputed in float32), so its time is printed per
+permutation too.
 
 Run: `.venv/bin/python benchmarks/bench_similarity.py` (about a minute) or `--quick` (1,000 x 128, 200 permutations).
 """
@@ -43,6 +44,7 @@ def main() -> None:
     a = (shared + rng.normal(size=(n, d))).astype(np.float32)
     b = (shared @ np.linalg.qr(rng.normal(size=(d, d)))[0] + rng.normal(size=(n, d))).astype(np.float32)
     print(f"{n} items x {d} dims, {perms} permutations (wall seconds; CPU seconds of this process in brackets)")
+    print(f"bfloat16 matrix units (AMX / AVX512-BF16) on this CPU: {'yes' if _bf16_flags() else 'no'}")
     for metric in ("mutual_knn", "cknna"):  # compile the null kernels (cached on disk) before timing
         calibrated(metric, a[:50], b[:50], 5, n_bootstrap=0, progress=False)
     plain = {"mutual_knn": lambda x, y: mutual_knn(x, y, k=10), "cknna": lambda x, y: cknna(x, y, k=10), "cka": cka}
@@ -62,6 +64,15 @@ def main() -> None:
         else:
             verdict = "OK" if t_null < TARGET_S else ("OK in CPU time" if cpu_null < TARGET_S else "TOO SLOW")
             print(f"{line}  [{verdict}: target < {TARGET_S:.0f} s]")
+
+
+def _bf16_flags() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in text or "avx512_bf16" in text
 
 
 def _peer(fn, a, b, k):

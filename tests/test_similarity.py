@@ -232,3 +232,74 @@ def test_compiled_null_equals_the_numpy_permutation_path():
         [_overlap(sa, sb, p).mean() / 6 for p in perms], abs=1e-12)
     assert _null_cknna_cross(sa, sb, perms).tolist() == pytest.approx(
         [_cknna_cross(sa, sb, p) for p in perms], rel=1e-10, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ["cka", "unbiased_cka"])
+def test_bfloat16_null_gives_the_float32_threshold_and_p_value(monkeypatch, name):
+    # CKA's null in bfloat16 (the fast path on CPUs with AMX) must decide exactly as the float32 null does: the
+    # permutations near the threshold or the raw score are recomputed in float32
+    import workbench.similarity._null as calibrate_module
+
+    rng = np.random.default_rng(11)
+    for noise in (0.7, 4.0, None):  # related, weakly related (the raw score inside the null), unrelated
+        a = rng.normal(size=(600, 48))
+        b = rng.normal(size=(600, 48)) if noise is None else a + noise * rng.normal(size=(600, 48))
+        results = {}
+        for low in (False, True):
+            monkeypatch.setattr(calibrate_module, "_LOW_PRECISION", low)
+            results[low] = calibrated(name, a, b, n_permutations=300, seed=5, n_bootstrap=0, progress=False)
+        exact, fast = results[False], results[True]
+        assert fast.threshold == exact.threshold and fast.p_value == exact.p_value, noise
+        assert fast.calibrated == exact.calibrated and fast.raw == exact.raw, noise
+        spread = exact.threshold - exact.null_mean  # about 1.6 null standard deviations
+        assert abs(fast.null_mean - exact.null_mean) < 0.02 * spread, noise  # far below its Monte Carlo error
+
+
+def test_bfloat16_error_bounds_hold():
+    import workbench.similarity._null as calibrate_module
+    from workbench.similarity._metrics import _pair
+
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(size=(500, 64)), rng.normal(size=(500, 64))
+    sa, sb = _pair(a, b, None, min_rows=2)
+    perms = np.stack([rng.permutation(500) for _ in range(80)])
+    old = calibrate_module._LOW_PRECISION
+    try:
+        calibrate_module._LOW_PRECISION = True
+        scorer = calibrate_module._Scorer("cka", sa, sb)
+        approx, bound = scorer.null(perms)
+    finally:
+        calibrate_module._LOW_PRECISION = old
+    exact = scorer.exact(perms)
+    assert scorer.delta is not None  # the bfloat16 path ran
+    assert (bound[:calibrate_module._ERROR_SAMPLE] == 0).all()  # the error sample is exact
+    assert np.all(np.abs(approx - exact) <= bound)
+    assert np.abs(approx - exact).max() > 0  # and the rest really was approximate
+
+
+def test_null_refinement_recovers_exact_decisions_from_bounded_errors():
+    # a scorer whose null values are off by up to their bound (the worst case the bound allows): the refined
+    # threshold and p-value equal those of the exact values, for many raw scores and levels
+    from workbench.similarity._calibrate import _threshold
+    from workbench.similarity._null import _null_scores
+
+    class Noisy:
+        def __init__(self, observed: float, rng: np.random.Generator) -> None:
+            self.observed, self.rng = observed, rng
+
+        def exact(self, perms):
+            return perms[:, :3].sum(axis=1) / 30.0  # any deterministic function of the permutation
+
+        def null(self, perms):
+            bound = np.full(len(perms), 0.05)
+            return self.exact(perms) + self.rng.uniform(-1, 1, len(perms)) * bound, bound
+
+    for trial in range(30):
+        observed = 0.5 + 0.1 * trial / 30
+        for alpha in (0.05, 0.2):
+            scorer = Noisy(observed, np.random.default_rng(trial))
+            null = _null_scores(scorer, np.random.default_rng(trial), 20, 150, alpha)
+            rng = np.random.default_rng(trial)
+            truth = scorer.exact(np.stack([rng.permutation(20) for _ in range(150)]))
+            assert _threshold(observed, null, alpha) == _threshold(observed, truth, alpha)
+            assert np.sum(null >= observed) == np.sum(truth >= observed)
