@@ -60,8 +60,12 @@ lint: install
 	$(PY) tools/check_house.py
 	$(VENV)/bin/mypy workbench
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), a test file per process so its fixtures are set up once; much
+# of the time is spent waiting (notebook kernels, Chromium, Ray workers, numba's compiler), so 2 help on 2 cores.
+TEST_WORKERS ?= 2
 test: install lint
-	WORKBENCH_SMALL=1 $(PY) -m pytest --doctest-modules workbench tests --nbmake notebooks
+	WORKBENCH_SMALL=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --doctest-modules workbench tests \
+	  --nbmake notebooks
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

@@ -316,3 +316,15 @@ def test_datasets_command_prints_whole_descriptions_in_a_wide_terminal(capsys, m
     for description in datasets.list()["description"].to_list():
         assert description in out  # on one line, not cut with "…"
     assert "…" not in out
+
+
+def test_datasets_command_keeps_every_name_whole_in_a_narrow_terminal(capsys, monkeypatch):
+    # at 80 columns the table would wrap cells (a name split over two lines cannot be copied): a list instead
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(name in lines for name in datasets.names())  # each name alone on its own line
+    assert max(len(line) for line in lines) < 80
+    words = " ".join(lines).split()
+    for description in datasets.list()["description"].to_list():
+        assert " ".join(description.split()) in " ".join(words)  # every description in full

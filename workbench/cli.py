@@ -22,6 +22,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 _DEBUG_HELP = "on an error, show the Python traceback instead of one line"
 _EXAMPLES = {
@@ -235,6 +236,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_list(table: Any, width: int) -> str:
+    """The sets as a list for a narrow terminal: each name whole on its own line, the rest wrapped below it."""
+    import textwrap
+
+    lines = []
+    for row in table.iter_rows(named=True):
+        lines.append(row["name"])
+        facts = f"{row['modalities']}; {row['model']}; {row['pairs']} pairs x {row['dim']} dims. {row['description']}"
+        lines.extend(textwrap.wrap(facts, width=width - 1, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     args = _parser().parse_args(argv)
@@ -246,12 +259,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from workbench import datasets
 
             table = datasets.list()
-            longest = max((len(str(v)) for c in table.columns for v in table[c].to_list()), default=10)
-            width = max(shutil.get_terminal_size((160, 24)).columns, 80)
-            # every description in full: polars wraps a row rather than cutting a cell when the table is too wide
-            with pl.Config(tbl_rows=-1, tbl_width_chars=width, fmt_str_lengths=longest + 1,
-                           tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
-                print(table)
+            width = max(shutil.get_terminal_size((160, 24)).columns, 40)
+            # the table when every cell fits on one line (a cell wrapped by polars splits the names); else a list
+            natural = sum(max(len(c), *(len(str(v)) for v in table[c].to_list())) + 3 for c in table.columns) + 1
+            if natural <= width:
+                longest = max(len(str(v)) for c in table.columns for v in table[c].to_list())
+                with pl.Config(tbl_rows=-1, tbl_width_chars=width, fmt_str_lengths=longest + 1,
+                               tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+                    print(table)
+            else:
+                print(_dataset_list(table, width))
             return 0
         if args.command == "reproduce":
             return _reproduce(args)
