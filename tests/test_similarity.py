@@ -157,17 +157,20 @@ def test_callable_metric_equals_named_metric():
     assert (score, raw, p) == (named.calibrated, named.raw, named.p_value)
 
 
-def test_calibrated_score_of_independent_sets_is_about_zero():
+@pytest.mark.parametrize("name", ["mutual_knn", "cka", "unbiased_cka", "cknna"])
+def test_calibrated_score_of_independent_sets_is_about_zero(name):
     # issue 17: p > 0.05 in >= 90% of seeds (under the null p is uniform: about 95% expected)
     results = []
     for seed in range(20):
         rng = np.random.default_rng(100 + seed)
         a, b = rng.normal(size=(100, 16)), rng.normal(size=(100, 16))
-        results.append(calibrated("mutual_knn", a, b, n_permutations=199, seed=seed, n_bootstrap=0,
-                                  progress=False))
+        results.append(calibrated(name, a, b, n_permutations=199, seed=seed, n_bootstrap=0, progress=False))
     assert np.mean([r.p_value > 0.05 for r in results]) >= 0.9
     assert np.mean([r.calibrated for r in results]) < 0.01
-    assert all(abs(r.null_mean - 10 / 99) < 0.01 for r in results)  # the k / (n - 1) baseline
+    if name == "mutual_knn":
+        assert all(abs(r.null_mean - 10 / 99) < 0.01 for r in results)  # the k / (n - 1) baseline
+    if name == "unbiased_cka":
+        assert abs(np.mean([r.null_mean for r in results])) < 0.005  # unbiased: centred on 0
 
 
 def test_related_sets_are_significant_with_an_interval_around_the_raw_score():
