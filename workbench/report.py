@@ -394,9 +394,8 @@ def _write_report(paired: PairedEmbeddings, out: Path, *, name: str, source: str
     n_train = len(np.unique(paired.pairs[:, 0])) // 2  # compare_correctors fits on half of the items
     if comparison is not None and any(n.startswith("Procrustes") for n in corrector_objects) and n_train < paired.dim:
         notes["Procrustes"] = (f"Procrustes is fitted on about {n_train} pairs in {paired.dim} dimensions: the "
-                               "rotation is not unique off the span of the training pairs, so its held-out values "
-                               "depend on the SVD routine (computed here with BLAS on one thread, the same on every "
-                               "machine)")
+                               "fit fixes the rotation on the span of the training pairs only; elsewhere it is the "
+                               "one closest to the identity, and its held-out values reflect that choice")
     dupes = {side: len(e) - e.n_unique for side, e in (("a", paired.a), ("b", paired.b))}
     degenerate = degenerate_reasons(paired, metrics)
     chance = retrieval_chance(paired)

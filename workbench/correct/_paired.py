@@ -79,6 +79,14 @@ class Procrustes(_Corrector):
     ``transform`` returns ``(a, normalize(b @ R))``: a is only normalised. Being orthogonal, R keeps all
     similarities within b and rotates its whole cloud, gap included, onto a.
 
+    With fewer independent training pairs than dimensions (rank r of ``b^T a`` below D) the fit fixes R on an
+    r-dimensional subspace only; any orthogonal map between the remaining directions ``U_perp`` and ``V_perp``
+    fits as well, and an SVD routine returns one of them at random (it changed with the BLAS thread count). Here R
+    is the minimiser closest to the identity (largest trace): ``R = U_r V_r^T + U_perp Q V_perp^T`` with Q the
+    orthogonal polar factor of ``(V_perp^T U_perp)^T`` -- the fitted rotation moves held-out items off the training
+    span as little as possible, and the result no longer depends on the SVD routine. For one pair it is the plane
+    rotation taking b's item onto a's.
+
     Attributes
     ----------
     rotation_ : ndarray of shape (D, D)
@@ -105,11 +113,23 @@ class Procrustes(_Corrector):
         # two threads of a busy 2-core machine (which spin-wait); the rotation agrees to about 1e-16.
         small = a.shape[1] <= _ONE_THREAD_SVD_DIM
         with threadpool_limits(limits=1, user_api="blas") if small else contextlib.nullcontext():
-            u, _, vt = np.linalg.svd(b.T @ a)
-            self.rotation_ = u @ vt
+            self.rotation_ = _closest_procrustes_rotation(b.T @ a)
 
     def _transform(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return a, b @ self.rotation_
+
+
+def _closest_procrustes_rotation(m: np.ndarray) -> np.ndarray:
+    """The orthogonal R maximising ``tr(R^T m)`` (the Procrustes rotation), closest to the identity where m's rank
+    leaves it free (see :class:`Procrustes`)."""
+    u, s, vt = np.linalg.svd(m)
+    rank = int(np.sum(s > s[0] * max(m.shape) * np.finfo(float).eps)) if s.size and s[0] > 0 else 0
+    rotation = u[:, :rank] @ vt[:rank]
+    if rank < len(s):
+        u_perp, v_perp = u[:, rank:], vt[rank:].T
+        p, _, wt = np.linalg.svd(v_perp.T @ u_perp)  # maximise tr(U_perp Q V_perp^T) = tr(Q V_perp^T U_perp)
+        rotation += u_perp @ (wt.T @ p.T) @ v_perp.T
+    return rotation
 
 
 class LinearAdapter(_Corrector):
