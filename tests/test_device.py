@@ -164,7 +164,7 @@ def test_gap_report_on_a_torch_device_equals_numpy(rng):
         gap_report(a, b, device="nonsense")
 
 
-def test_probes_on_a_torch_device_reach_scikit_learns_optimum(rng):
+def test_probes_on_a_torch_device_reach_scikit_learns_optimum(rng, monkeypatch):
     from sklearn.linear_model import LogisticRegression
 
     from workbench._logistic import TorchLogistic
@@ -185,6 +185,19 @@ def test_probes_on_a_torch_device_reach_scikit_learns_optimum(rng):
     assert modality_probe_accuracy(a, b, device="cpu") == modality_probe_accuracy(a, b)
     labels = (a[:, 0] > 0).astype(int)
     assert linear_probe(a, labels, device="cpu") == linear_probe(a, labels)
+    # the transfer and fusion probes pass the device on to every fit
+    from workbench.probes import cross_modal_transfer, fusion_probe
+
+    labels_b = (b[:, 0] > -0.3).astype(int)
+    for remove_gap in (False, True):
+        assert cross_modal_transfer(a, labels, b, labels_b, remove_gap=remove_gap, folds=3, device="cpu") == \
+            cross_modal_transfer(a, labels, b, labels_b, remove_gap=remove_gap, folds=3)
+    assert fusion_probe(a, b, labels, folds=3, device="cpu").equals(fusion_probe(a, b, labels, folds=3))
+    fits = []
+    real = TorchLogistic.fit
+    monkeypatch.setattr(TorchLogistic, "fit", lambda self, *args: fits.append(1) or real(self, *args))
+    fusion_probe(a, b, labels, folds=3, device="cpu")
+    assert len(fits) == 4 * 3  # four inputs x three folds, all in torch
 
 
 def test_loss_landscape_on_a_torch_device_equals_the_engine(rng):

@@ -400,6 +400,7 @@ def cross_modal_transfer(
     seed: int = 0,
     C: float = 1.0,
     max_iter: int = DEFAULT_MAX_ITER,
+    device: Any = None,
 ) -> TransferResult:
     """Train a label probe on one modality and test it on the other, in both directions.
 
@@ -421,8 +422,8 @@ def cross_modal_transfer(
         modality lacks counts as an error.
     remove_gap : bool, default False
         Centre each modality on its own mean (and re-normalise) before probing.
-    folds, seed, C, max_iter
-        As in :func:`linear_probe`.
+    folds, seed, C, max_iter, device
+        As in :func:`linear_probe` (``device``: fit every probe with torch L-BFGS there).
 
     Returns
     -------
@@ -464,13 +465,13 @@ def cross_modal_transfer(
         ua, ub = _centred(ua, "a"), _centred(ub, "b")
     folds, seed, C, max_iter = int(folds), int(seed), float(C), int(max_iter)
     with _one_blas_thread():
-        a_to_b = float(np.mean(_fit(ua, ya, C, max_iter).predict(ub) == yb))
-        b_to_a = float(np.mean(_fit(ub, yb, C, max_iter).predict(ua) == ya))
+        a_to_b = float(np.mean(_fit(ua, ya, C, max_iter, device).predict(ub) == yb))
+        b_to_a = float(np.mean(_fit(ub, yb, C, max_iter, device).predict(ua) == ya))
     return TransferResult(
         a_to_b=a_to_b,
         b_to_a=b_to_a,
-        a_to_a=_probe(ua, ya, classes, folds, seed, C, max_iter).accuracy,
-        b_to_b=_probe(ub, yb, classes, folds, seed, C, max_iter).accuracy,
+        a_to_a=_probe(ua, ya, classes, folds, seed, C, max_iter, device).accuracy,
+        b_to_b=_probe(ub, yb, classes, folds, seed, C, max_iter, device).accuracy,
         remove_gap=bool(remove_gap),
         n_a=len(ua),
         n_b=len(ub),
@@ -486,6 +487,7 @@ def fusion_probe(
     seed: int = 0,
     C: float = 1.0,
     max_iter: int = DEFAULT_MAX_ITER,
+    device: Any = None,
 ) -> pl.DataFrame:
     """Label-probe accuracy from modality a alone, b alone, and both fused, on the same folds.
 
@@ -504,8 +506,8 @@ def fusion_probe(
         The second modality; row i describes the same item as row i of a.
     labels : 1-D array-like of length N
         One hashable label per row (per pair).
-    folds, seed, C, max_iter
-        As in :func:`linear_probe`.
+    folds, seed, C, max_iter, device
+        As in :func:`linear_probe` (``device``: fit every probe with torch L-BFGS there).
 
     Returns
     -------
@@ -565,7 +567,7 @@ def fusion_probe(
         elif isinstance(x, str):
             rows.append((name, None, None, x))
         else:
-            r = _cv(x, y, splits, folds, C, max_iter)
+            r = _cv(x, y, splits, folds, C, max_iter, device)
             rows.append((name, r.accuracy, r.std, None))
     return pl.DataFrame(
         rows, schema={"input": pl.String, "accuracy": pl.Float64, "std": pl.Float64, "reason": pl.String}, orient="row"
