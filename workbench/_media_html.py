@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["AUDIO_MIME", "IMAGE_MIME", "MAX_AUDIO_BYTES", "MAX_RAW_IMAGE_BYTES", "THUMBNAIL_PX", "item_html",
-           "media_uri"]
+           "media_uri", "png_thumbnail"]
 
+#: The image files the package shows (report pages and panels), by suffix, with their MIME types.
 IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-              ".webp": "image/webp"}
-AUDIO_MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
+              ".webp": "image/webp", ".bmp": "image/bmp"}
+#: The sound files the package plays, by suffix, with their MIME types.
+AUDIO_MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac",
+              ".m4a": "audio/mp4"}
 #: Image files up to this size are embedded as they are; larger ones (and raw ``image`` bytes) as a thumbnail.
 MAX_RAW_IMAGE_BYTES = 16_000
 #: Longest side of a thumbnail made with Pillow, in pixels.
@@ -62,13 +65,7 @@ def media_uri(meta: Mapping[str, Any], budget: list[int]) -> tuple[str, str] | N
         return None
     if tag == "img" and (raw or len(data) > MAX_RAW_IMAGE_BYTES):
         try:
-            from PIL import Image
-
-            with Image.open(io.BytesIO(data)) as im:
-                im.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-                buffer = io.BytesIO()
-                im.convert("RGBA").save(buffer, format="PNG")
-                data, mime = buffer.getvalue(), "image/png"
+            data, mime = png_thumbnail(data, THUMBNAIL_PX), "image/png"
         except Exception:  # not an image Pillow reads: the caption alone
             return None
     encoded = base64.b64encode(data).decode()
@@ -77,6 +74,27 @@ def media_uri(meta: Mapping[str, Any], budget: list[int]) -> tuple[str, str] | N
         return None
     budget[0] -= len(encoded)
     return tag, f"data:{mime};base64,{encoded}"
+
+
+def png_thumbnail(source: str | Path | bytes, size: int) -> bytes:
+    """PNG bytes of a Pillow thumbnail (longest side at most ``size``) of an image file or encoded image bytes;
+    RGBA when the image has transparency (or a palette), RGB otherwise. Raises what Pillow raises on a file it
+    cannot read.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("RGB", (400, 200), "red").save(buffer, format="PNG")
+    >>> Image.open(io.BytesIO(png_thumbnail(buffer.getvalue(), 100))).size
+    (100, 50)
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source) as im:
+        im.thumbnail((size, size))
+        buffer = io.BytesIO()
+        im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, format="PNG")
+        return buffer.getvalue()
 
 
 def item_html(meta: Mapping[str, Any], modality: str, budget: list[int]) -> str:

@@ -12,27 +12,27 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workbench._media_html import AUDIO_MIME, IMAGE_MIME, png_thumbnail
+
 __all__ = [
     "AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "MEDIA_COLUMNS", "media_html", "media_kind", "missing_media_hint", "thumbnail",
     "thumbnail_uri", "top_k",
 ]
 
-#: File suffixes shown as images, and the ipywidgets ``Image`` format of each.
-IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp", ".bmp": "bmp"}
-#: File suffixes played as sounds, and the ipywidgets ``Audio`` format of each.
-AUDIO_SUFFIXES = {".wav": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".flac": "flac", ".m4a": "mp4"}
+#: File suffixes shown as images, and the ipywidgets ``Image`` format of each (the MIME subtype).
+IMAGE_SUFFIXES = {suffix: mime.split("/")[1] for suffix, mime in IMAGE_MIME.items()}
+#: File suffixes played as sounds, and the ipywidgets ``Audio`` format of each (the MIME subtype).
+AUDIO_SUFFIXES = {suffix: mime.split("/")[1] for suffix, mime in AUDIO_MIME.items()}
 #: The metadata columns that give the panels something to show, and what each holds.
 MEDIA_COLUMNS = {"path": "an image or sound file", "image": "raw image bytes", "caption": "text"}
 #: Larger sound files are not embedded into an HTML table (the row names the file instead).
 MAX_INLINE_AUDIO_BYTES = 4 * 2**20
-_MIME = {"wav": "audio/wav", "mpeg": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac", "mp4": "audio/mp4"}
 
 
 def top_k(queries: np.ndarray, gallery: np.ndarray, k: int, chunk: int = 1024,
@@ -71,6 +71,7 @@ def thumbnail(source: str | bytes, size: int = 220) -> tuple[bytes, str]:
 
     Examples
     --------
+    >>> import io
     >>> from PIL import Image
     >>> buffer = io.BytesIO(); Image.new("RGB", (400, 200), "red").save(buffer, format="PNG")
     >>> data, fmt = thumbnail(buffer.getvalue(), size=100)
@@ -78,13 +79,7 @@ def thumbnail(source: str | bytes, size: int = 220) -> tuple[bytes, str]:
     ('png', (100, 50))
     """
     try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source) as im:
-            im.thumbnail((size, size))
-            buffer = io.BytesIO()
-            im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, format="PNG")
-            return buffer.getvalue(), "png"
+        return png_thumbnail(source, size), "png"
     except Exception:
         if isinstance(source, bytes | bytearray):
             return bytes(source), "png"
@@ -118,6 +113,7 @@ def thumbnail_uri(source: str | bytes, size: int = 96) -> str:
 
     Examples
     --------
+    >>> import io
     >>> from PIL import Image
     >>> buffer = io.BytesIO(); Image.new("RGB", (8, 8), "blue").save(buffer, format="PNG")
     >>> thumbnail_uri(buffer.getvalue()).startswith("data:image/png;base64,")
@@ -132,7 +128,7 @@ def thumbnail_uri(source: str | bytes, size: int = 96) -> str:
 def _audio_uri(path: Path) -> str | None:
     if path.stat().st_size > MAX_INLINE_AUDIO_BYTES:
         return None
-    mime = _MIME[AUDIO_SUFFIXES[path.suffix.lower()]]
+    mime = AUDIO_MIME[path.suffix.lower()]
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
