@@ -10,6 +10,9 @@
   ``/api/shutdown`` (which also stops the kernels), then by its process id; any of its child processes still alive
   are ended by their process ids.
 - Screenshots and the server log go to ``tests/browser/artifacts/`` (git-ignored).
+
+What the test modules do alike (open a notebook in a page and run its cells, hover a marker, read an image's pixels,
+rank a retrieval browser's failures) is in ``_lab.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ points). Run ``python tests/browser/make_panels_demo.py`` after changing the cel
 committed without outputs (the browser tests check that they are stripped and match this script). The browser tests
 run COPIES of them in a temporary folder, so the committed files never gain outputs.
 
-The tests name cells by their id here (``cell_index(id)`` gives its position in the notebook).
+The tests name cells by their id here (``_lab.Lab.cell(id)`` finds the cell of that id in the page).
 """
 
 from __future__ import annotations
@@ -120,11 +120,6 @@ explorer.select(np.flatnonzero(np.concatenate([cluster, cluster]) == 2)[::2])
 len(explorer.selected)"""),
     ("end", "markdown", "The end."),
 ]
-
-
-def cell_index(cell_id: str, cells: list[tuple[str, str, str]] | None = None) -> int:
-    """The position of a cell in the notebook (the n-th ``.jp-Cell`` in JupyterLab); ``cells`` default CELLS."""
-    return [c[0] for c in (CELLS if cells is None else cells)].index(cell_id)
 
 
 def notebook(cells: list[tuple[str, str, str]] | None = None) -> dict:

@@ -14,7 +14,6 @@ name) and the top-ranked item's media (the wrong emoji's image and name).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser.test_media_browser import (
-    KERNEL_IDLE_TIMEOUT,
+from ._lab import (
     UI_TIMEOUT,
-    Page,
-    _expect,
-    _file_pixels,
-    _pixels,
-    isolated_image_marker,
+    Lab,
+    expect,
+    file_pixels,
+    hover_image_marker,
+    image_pixels,
+    open_lab,
+    open_query,
+    query_ranks,
+    thumb_pixels,
+    worst_first,
+    write_notebook,
 )
 
 NOTEBOOK_NAME = "emoji_demo.ipynb"
@@ -64,19 +68,6 @@ CELLS: list[tuple[str, str]] = [
 ]
 
 
-class EmojiPage(Page):
-    def cell(self, cell_id: str) -> Any:
-        return self.page.locator(".jp-Notebook .jp-Cell").nth([c[0] for c in CELLS].index(cell_id))
-
-
-def _notebook() -> str:
-    cells = [{"cell_type": "code", "id": cid, "metadata": {}, "source": src.splitlines(keepends=True),
-              "execution_count": None, "outputs": []} for cid, src in CELLS]
-    return json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}}}, indent=1)
-
-
 @pytest.fixture(scope="module")
 def setup() -> dict[str, Any]:
     """The names ``SETUP`` defines (``paired``, ``noisy``, ``ledger``), run here."""
@@ -94,72 +85,33 @@ def paired(setup: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def lab(browser: Any, jupyter_lab: Any, artifacts: Path) -> Iterator[EmojiPage]:
-    (jupyter_lab.root / NOTEBOOK_NAME).write_text(_notebook(), encoding="utf-8")
-    context = browser.new_context(viewport={"width": 1600, "height": 1300})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    result = EmojiPage(page, artifacts)
-    try:
-        page.goto(jupyter_lab.notebook_url(NOTEBOOK_NAME))
-        _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
-        for cell_id in ("setup", "explorer", "browser", "flips"):
-            result.run(cell_id)
-        _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
+def lab(browser: Any, jupyter_lab: Any, artifacts: Path) -> Iterator[Lab]:
+    write_notebook(jupyter_lab.root / NOTEBOOK_NAME, CELLS)
+    with open_lab(browser, jupyter_lab, artifacts, NOTEBOOK_NAME, [c[0] for c in CELLS],
+                  ("setup", "explorer", "browser", "flips"), name="emoji-notebook", no_page_errors=True) as result:
         yield result
-        assert not errors, errors
-    except Exception:
-        result.shot("FAILED-emoji-notebook")
-        raise
-    finally:
-        context.close()
-
-
-def _canvas_pixels(image: Any) -> np.ndarray:
-    """The RGB pixels an ``<img>`` element shows (drawn on a canvas in the page)."""
-    shown = image.evaluate("""img => { const c = document.createElement('canvas');
-        c.width = img.naturalWidth; c.height = img.naturalHeight; const g = c.getContext('2d');
-        g.drawImage(img, 0, 0); return {w: c.width, h: c.height,
-        data: Array.from(g.getImageData(0, 0, c.width, c.height).data)}; }""")
-    return np.array(shown["data"], dtype=np.uint8).reshape(shown["h"], shown["w"], 4)[..., :3]
 
 
 @pytest.mark.browser
-def test_hovering_an_emoji_shows_its_image_and_its_name(lab: EmojiPage, paired: Any) -> None:
-    expect = _expect()
+def test_hovering_an_emoji_shows_its_image_and_its_name(lab: Lab, paired: Any) -> None:
     panel = lab.cell("explorer").locator(".wb-embedding-explorer")
-    plot = panel.locator(".js-plotly-plot").first
-    expect(plot).to_be_visible(timeout=UI_TIMEOUT)
-    target = isolated_image_marker(lab, plot, 2 * N_PAIRS)
-    row = target["index"]
+    row, tooltip, preview = hover_image_marker(lab.page, panel, 2 * N_PAIRS)
     name = paired.a.metadata["caption"][row]
-    lab.page.mouse.move(target["px"] - 30, target["py"] - 30)
-    lab.page.mouse.move(target["px"], target["py"], steps=5)
-    tooltip = plot.locator(".hoverlayer .hovertext")
-    expect(tooltip).to_be_visible(timeout=UI_TIMEOUT)
     expect(tooltip).to_contain_text(name)
-    preview = panel.locator(".wb-preview")
     expect(preview.locator(".wb-preview-text")).to_contain_text(name, timeout=UI_TIMEOUT)
-    image = preview.locator("img.wb-preview-image")
-    expect(image).to_be_visible(timeout=UI_TIMEOUT)
-    lab.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
-    want = _file_pixels(paired.a.metadata["path"][row])  # the shipped emoji image (64 x 64)
-    got = _canvas_pixels(image)
+    want = file_pixels(paired.a.metadata["path"][row])  # the shipped emoji image (64 x 64)
+    got = image_pixels(lab.page, preview.locator("img.wb-preview-image"))
     assert got.shape == want.shape and np.array_equal(got, want)
     lab.shot("emoji-01-hover", panel)
 
 
 @pytest.mark.browser
-def test_clicking_an_emoji_failure_row_shows_the_query_and_the_top_item(lab: EmojiPage, paired: Any) -> None:
-    expect = _expect()
+def test_clicking_an_emoji_failure_row_shows_the_query_and_the_top_item(lab: Lab, paired: Any) -> None:
     panel = lab.cell("browser").locator(".wb-retrieval-browser")
     # the failures, computed here from the float32 unit rows: image queries whose name is not ranked first
     scores = paired.a.vectors @ paired.b.vectors.T
-    own = np.diag(scores)
-    ranks = 1 + (scores > own[:, None]).sum(axis=1) + ((scores == own[:, None]).sum(axis=1) - 1)
-    failing = sorted((q for q in range(N_PAIRS) if ranks[q] > 1), key=lambda q: (-ranks[q], q))
+    ranks = query_ranks(scores)
+    failing = worst_first(ranks)
     assert 20 < len(failing) < N_PAIRS, "a pretrained-tower set both finds and misses names"
     rows = panel.locator(".wb-failure-row")
     expect(rows).to_have_count(20, timeout=UI_TIMEOUT)
@@ -167,15 +119,13 @@ def test_clicking_an_emoji_failure_row_shows_the_query_and_the_top_item(lab: Emo
     target = failing[position]
     row = rows.nth(position)
     expect(row).to_contain_text(f"query image row {target} · rank {ranks[target]}")
-    row.scroll_into_view_if_needed()
-    row.locator("button.wb-open-query").click()
+    open_query(row)
     detail = panel.locator(".wb-query")
     expect(detail).to_contain_text(f"image row {target}", timeout=UI_TIMEOUT)
     expect(detail).to_contain_text(f"ranked {ranks[target]}")
     # the query's media: the emoji's image (the file's pixels) and its name
     query_img = detail.locator(".wb-detail-query img.wb-thumb")
-    expect(query_img).to_be_visible()
-    assert np.array_equal(_pixels(query_img.get_attribute("src")), _file_pixels(paired.a.metadata["path"][target]))
+    assert np.array_equal(thumb_pixels(query_img), file_pixels(paired.a.metadata["path"][target]))
     expect(detail.locator(".wb-detail-query .wb-caption")).to_have_text(paired.a.metadata["caption"][target])
     expect(detail.locator(".wb-detail-match .wb-caption")).to_have_text(paired.b.metadata["caption"][target])
     # the top-ranked item: a wrong name, shown with its emoji's image
@@ -184,25 +134,20 @@ def test_clicking_an_emoji_failure_row_shows_the_query_and_the_top_item(lab: Emo
     first = panel.locator(".wb-results table tbody tr").first
     expect(first.locator(".wb-caption")).to_have_text(paired.b.metadata["caption"][best])
     first_img = first.locator("img.wb-thumb")
-    expect(first_img).to_be_visible()
-    assert np.array_equal(_pixels(first_img.get_attribute("src")), _file_pixels(paired.b.metadata["path"][best]))
-    state = json.loads(lab.run("state").locator(".jp-OutputArea-output").first.inner_text())
+    assert np.array_equal(thumb_pixels(first_img), file_pixels(paired.b.metadata["path"][best]))
+    state = lab.kernel_json("state")
     assert state == {"row": target, "direction": "a_to_b"}
     lab.shot("emoji-02-failure-opened", panel)
 
 
 @pytest.mark.browser
-def test_a_flip_ledger_lists_each_flipped_emoji_with_its_change(lab: EmojiPage, paired: Any,
+def test_a_flip_ledger_lists_each_flipped_emoji_with_its_change(lab: Lab, paired: Any,
                                                                   setup: dict[str, Any]) -> None:
-    expect = _expect()
     panel = lab.cell("flips").locator(".wb-retrieval-browser")
     # the flips, computed here by brute force: image queries whose name is ranked first in one system only
-    def ranks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        scores = a @ b.T
-        return 1 + (scores >= np.diag(scores)[:, None]).sum(axis=1) - 1
-
     noisy = setup["noisy"]
-    before, after = ranks(noisy.a.vectors, noisy.b.vectors), ranks(paired.a.vectors, paired.b.vectors)
+    before = query_ranks(noisy.a.vectors @ noisy.b.vectors.T)
+    after = query_ranks(paired.a.vectors @ paired.b.vectors.T)
     flipped = np.flatnonzero((before == 1) != (after == 1))
     assert 2 <= len(flipped) and setup["ledger"].frame["query"].to_list() == flipped.tolist()
     rows = panel.locator(".wb-failure-row")
@@ -217,10 +162,8 @@ def test_a_flip_ledger_lists_each_flipped_emoji_with_its_change(lab: EmojiPage, 
         expect(row.locator(f".wb-flip-{change}")).to_have_text(f"{change}: rank {before[q]} → {after[q]}")
         expect(row).to_contain_text(f"query image row {q} · rank {after[q]}")
         thumb = row.locator("img.wb-thumb").first  # the flipped query's emoji
-        expect(thumb).to_be_visible()
-        assert np.array_equal(_pixels(thumb.get_attribute("src")), _file_pixels(paired.a.metadata["path"][q]))
+        assert np.array_equal(thumb_pixels(thumb), file_pixels(paired.a.metadata["path"][q]))
         expect(row.locator(".wb-caption").first).to_have_text(paired.a.metadata["caption"][q])
-    rows.last.scroll_into_view_if_needed()
-    rows.last.locator("button.wb-open-query").click()
+    open_query(rows.last)
     expect(panel.locator(".wb-query")).to_contain_text(f"image row {int(flipped[-1])}", timeout=UI_TIMEOUT)
     lab.shot("emoji-03-flip-ledger", panel)

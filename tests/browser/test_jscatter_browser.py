@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from . import make_panels_demo as demo
-from .test_panels_browser import CELL_TIMEOUT, KERNEL_IDLE_TIMEOUT, STDERR, UI_TIMEOUT, Lab, _expect
+from ._lab import CELL_TIMEOUT, STDERR, UI_TIMEOUT, Lab, expect, hover, open_lab, settle
 
 #: The colour of cluster k (the explorer colours classes 0, 1, 2 with Okabe & Ito's first three colours).
 CLUSTER_COLORS = {0: "#0072B2", 1: "#D55E00", 2: "#009E73"}
@@ -37,10 +37,7 @@ def cluster_points(k: int) -> list[int]:
 
 
 class JscatterLab(Lab):
-    """The jupyter-scatter notebook's page (its cells are numbered by ``JSCATTER_CELLS``)."""
-
-    def cell(self, cell_id: str) -> Any:
-        return self.page.locator(".jp-Notebook .jp-Cell").nth(demo.cell_index(cell_id, demo.JSCATTER_CELLS))
+    """The jupyter-scatter notebook's page, with the explorer's widget and canvas."""
 
     @property
     def explorer(self) -> Any:
@@ -55,8 +52,7 @@ class JscatterLab(Lab):
         from PIL import Image
 
         canvas = self.canvas
-        canvas.scroll_into_view_if_needed()
-        self.page.wait_for_timeout(300)
+        settle(canvas, centre=False)
         image = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(np.float64)
         box = canvas.bounding_box()
         legend = self.explorer.locator(".legend").first.bounding_box()
@@ -119,29 +115,11 @@ def _colour_classes(image: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def lab(browser: Any, jupyter_lab: Any, artifacts: Path) -> Iterator[JscatterLab]:
     """The jupyter-scatter notebook opened in JupyterLab, with its data and explorer cells run once."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1300})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT)
-    result = JscatterLab(page=page, artifacts=artifacts)
-    page.on("pageerror", lambda error: result.page_errors.append(str(error)))
-    page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
-    try:
-        try:
-            page.goto(jupyter_lab.notebook_url(demo.JSCATTER_NOTEBOOK.name))
-            _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
-            for cell_id in ("setup", "explorer"):
-                result.run(cell_id)
-            _expect()(result.canvas).to_be_visible(timeout=CELL_TIMEOUT)
-            _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
-        except Exception:
-            result.shot("FAILED-jscatter-opening-the-notebook")
-            raise
+    with open_lab(browser, jupyter_lab, artifacts, demo.JSCATTER_NOTEBOOK.name, [c[0] for c in demo.JSCATTER_CELLS],
+                  ("setup", "explorer"), name="jscatter-opening-the-notebook", lab_type=JscatterLab,
+                  ready=lambda lab: expect(lab.canvas).to_be_visible(timeout=CELL_TIMEOUT),
+                  console_log="jscatter-browser-console.log") as result:
         yield result
-    finally:
-        (artifacts / "jscatter-browser-console.log").write_text(
-            "page errors:\n" + "\n".join(result.page_errors) + "\n\nconsole errors:\n"
-            + "\n".join(result.console_errors) + "\n", encoding="utf-8")
-        context.close()
 
 
 def test_committed_jscatter_notebook_is_generated_and_stripped() -> None:
@@ -153,7 +131,6 @@ def test_committed_jscatter_notebook_is_generated_and_stripped() -> None:
 
 @pytest.mark.browser
 def test_jscatter_explorer_draws_the_three_clusters(lab: JscatterLab) -> None:
-    expect = _expect()
     expect(lab.explorer).to_be_visible()
     expect(lab.explorer.locator(".legend")).to_contain_text("cluster")
     box = lab.canvas.bounding_box()
@@ -176,7 +153,6 @@ def test_jscatter_explorer_draws_the_three_clusters(lab: JscatterLab) -> None:
 
 @pytest.mark.browser
 def test_jscatter_lasso_selection_reaches_explorer_selection(lab: JscatterLab) -> None:
-    expect = _expect()
     panel = lab.explorer
     table = panel.locator(".wb-selection-table")
     panel.get_by_title("Activate lasso selection").click()
@@ -206,20 +182,18 @@ def test_jscatter_lasso_selection_reaches_explorer_selection(lab: JscatterLab) -
 def test_jscatter_selection_from_python_shows_in_the_widget(lab: JscatterLab) -> None:
     cell = lab.run("select")
     expected = cluster_points(2)[::2]  # what the cell selects: every other point of cluster 2
-    _expect()(cell.locator(".jp-OutputArea-output").first).to_have_text(str(len(expected)))
+    expect(cell.locator(".jp-OutputArea-output").first).to_have_text(str(len(expected)))
     assert lab.wait_for_front_end_selection(expected) == expected
-    _expect()(lab.explorer.locator(".wb-selection-table")).to_contain_text(f"{len(expected)} selected")
+    expect(lab.explorer.locator(".wb-selection-table")).to_contain_text(f"{len(expected)} selected")
     assert lab.kernel_json("state")["selected"] == expected
 
 
 @pytest.mark.browser
 def test_jscatter_hover_previews_the_item(lab: JscatterLab) -> None:
-    expect = _expect()
     panel = lab.explorer
     left, top, right, bottom = lab.cluster_boxes()[0]
     centre = ((left + right) / 2, (top + bottom) / 2)
-    lab.page.mouse.move(centre[0] - 60, centre[1] - 60)
-    lab.page.mouse.move(*centre, steps=10)
+    hover(lab.page, *centre, approach=60, steps=10)
     preview = panel.locator(".wb-preview-text")
     expect(preview).to_contain_text(re.compile(r"(image|text) · id \d+"), timeout=UI_TIMEOUT)
     # the side preview (from the kernel) and the tooltip (in the page) settle on the same hovered item

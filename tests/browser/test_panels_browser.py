@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,72 +17,16 @@ import numpy as np
 import pytest
 
 from . import make_panels_demo as demo
+from ._lab import POINTS_JS, STDERR, UI_TIMEOUT, Lab, expect, hover, isolated_marker, open_lab, settle
 
-#: Waits (milliseconds): generous, for a loaded 2-core machine.
-KERNEL_IDLE_TIMEOUT = 60_000
-CELL_TIMEOUT = 180_000
-UI_TIMEOUT = 60_000
 #: Panel cell id -> the CSS class of the panel it shows (each panel holds a plotly figure).
 PANELS = {"gap": "wb-gap-explorer", "embedding": "wb-embedding-explorer", "retrieval": "wb-retrieval-browser",
           "comparison": "wb-corrector-comparison", "training": "wb-training-monitor"}
-STDERR = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
-#: JS: the point traces of an EmbeddingExplorer plot with every marker's page position.
-POINTS_JS = """gd => {
-  const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis, r = gd.getBoundingClientRect();
-  const points = [];
-  gd._fullData.forEach((t, i) => {
-    const side = t.meta && t.meta.side;
-    if (side !== 'a' && side !== 'b') return;
-    for (let j = 0; j < t.x.length; j++) {
-      points.push({curve: i, side: side, index: j, text: String(t.text[j]),
-                   px: r.left + xa._offset + xa.d2p(t.x[j]), py: r.top + ya._offset + ya.d2p(t.y[j])});
-    }
-  });
-  return {points: points,
-          area: {left: r.left + xa._offset, top: r.top + ya._offset, width: xa._length, height: ya._length}};
-}"""
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def _expect() -> Any:
-    from playwright.sync_api import expect
-
-    return expect
-
-
-@dataclass
-class Lab:
-    """The notebook page, with the browser's console errors and uncaught page errors seen so far."""
-
-    page: Any
-    artifacts: Path
-    page_errors: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-    def cell(self, cell_id: str) -> Any:
-        return self.page.locator(".jp-Notebook .jp-Cell").nth(demo.cell_index(cell_id))
-
-    def run(self, cell_id: str) -> Any:
-        """Select the cell, press Shift+Enter and wait until it has run (its prompt shows an execution count)."""
-        cell = self.cell(cell_id)
-        prompt = cell.locator(".jp-InputPrompt")
-        prompt.scroll_into_view_if_needed()
-        prompt.click()
-        self.page.keyboard.press("Shift+Enter")
-        _expect()(prompt).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=CELL_TIMEOUT)
-        return cell
-
-    def kernel_json(self, cell_id: str) -> dict[str, Any]:
-        """Run a read-back cell and parse the JSON it prints."""
-        cell = self.run(cell_id)
-        output = cell.locator(".jp-OutputArea-output").first
-        _expect()(output).to_contain_text("{", timeout=UI_TIMEOUT)
-        return json.loads(output.inner_text())
-
-    def shot(self, name: str, locator: Any = None) -> Path:
-        path = self.artifacts / f"{name}.png"
-        (locator or self.page).screenshot(path=str(path))
-        return path
+class PanelsLab(Lab):
+    """The demo notebook's page, with each panel (and its plotly figure) by its cell id."""
 
     def panel(self, cell_id: str) -> Any:
         return self.cell(cell_id).locator(f".jp-OutputArea-output .{PANELS[cell_id]}")
@@ -93,31 +36,12 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(browser: Any, jupyter_lab: Any, artifacts: Path) -> Iterator[Lab]:
+def lab(browser: Any, jupyter_lab: Any, artifacts: Path) -> Iterator[PanelsLab]:
     """The demo notebook opened in JupyterLab with every panel cell run once."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1300})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT)
-    result = Lab(page=page, artifacts=artifacts)
-    page.on("pageerror", lambda error: result.page_errors.append(str(error)))
-    page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
-    try:
-        try:
-            page.goto(jupyter_lab.notebook_url(demo.NOTEBOOK.name))
-            _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
-            result.shot("01-notebook-opened")
-            for cell_id in ("setup", *PANELS):
-                result.run(cell_id)
-            _expect()(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=KERNEL_IDLE_TIMEOUT)
-        except Exception:
-            result.shot("FAILED-opening-the-notebook")
-            raise
+    with open_lab(browser, jupyter_lab, artifacts, demo.NOTEBOOK.name, [c[0] for c in demo.CELLS],
+                  ("setup", *PANELS), name="opening-the-notebook", lab_type=PanelsLab,
+                  opened_shot="01-notebook-opened", console_log="browser-console.log") as result:
         yield result
-    finally:
-        (artifacts / "browser-console.log").write_text(
-            "page errors:\n" + "\n".join(result.page_errors) + "\n\nconsole errors:\n"
-            + "\n".join(result.console_errors) + "\n", encoding="utf-8")
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +74,7 @@ def _settled(plot: Any, script: str, done: Any, timeout_s: float = UI_TIMEOUT / 
 
 
 @pytest.mark.browser
-def test_every_panel_renders(lab: Lab) -> None:
-    expect = _expect()
+def test_every_panel_renders(lab: PanelsLab) -> None:
     for cell_id, css in PANELS.items():
         panel = lab.panel(cell_id)
         expect(panel).to_be_visible(timeout=UI_TIMEOUT)
@@ -186,11 +109,10 @@ def test_every_panel_renders(lab: Lab) -> None:
 
 # -- 2. the GapExplorer slider moves the metrics --------------------------------------------------------------------
 @pytest.mark.browser
-def test_gap_slider_updates_the_centroid_distance(lab: Lab, paired: Any) -> None:
+def test_gap_slider_updates_the_centroid_distance(lab: PanelsLab, paired: Any) -> None:
     from workbench.correct import GapShift
     from workbench.gap import gap_report
 
-    expect = _expect()
     panel = lab.panel("gap")
     readout = panel.locator(".wb-gap-delta .widget-readout")
     shown = panel.locator(".wb-metric-centroid-distance .widget-html-content")
@@ -222,26 +144,12 @@ def test_gap_slider_updates_the_centroid_distance(lab: Lab, paired: Any) -> None
 
 # -- 3. hovering a point shows its tooltip and the preview ------------------------------------------------------------
 @pytest.mark.browser
-def test_embedding_hover_shows_the_point(lab: Lab) -> None:
-    expect = _expect()
+def test_embedding_hover_shows_the_point(lab: PanelsLab) -> None:
     plot = lab.plot("embedding")
-    plot.evaluate("gd => gd.scrollIntoView({block: 'center'})")
-    lab.page.wait_for_timeout(300)  # let the scroll settle before measuring positions
-    info = plot.evaluate(POINTS_JS)
-    points, area = info["points"], info["area"]
-    assert len(points) == 2 * demo.N_PAIRS
-    xy = np.array([[p["px"], p["py"]] for p in points])
-    inside = ((xy[:, 0] > area["left"] + 10) & (xy[:, 0] < area["left"] + area["width"] - 10)
-              & (xy[:, 1] > area["top"] + 10) & (xy[:, 1] < area["top"] + area["height"] - 10))
-    distances = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=-1)
-    np.fill_diagonal(distances, np.inf)
-    isolation = np.where(inside, distances.min(axis=1), -1.0)
-    target = points[int(np.argmax(isolation))]  # the most isolated marker: the tooltip can only be its
-    assert isolation.max() > 3, "no marker is apart from the others"
+    target, area = isolated_marker(plot, 2 * demo.N_PAIRS)  # the most isolated marker: the tooltip can only be its
     point_id = re.search(r"id: (\d+)", target["text"]).group(1)
     modality = "image" if target["side"] == "a" else "text"
-    lab.page.mouse.move(target["px"] - 30, target["py"] - 30)
-    lab.page.mouse.move(target["px"], target["py"], steps=5)
+    hover(lab.page, target["px"], target["py"])
     tooltip = plot.locator(".hoverlayer .hovertext")
     expect(tooltip).to_be_visible(timeout=UI_TIMEOUT)
     expect(tooltip).to_contain_text(f"id: {point_id}")
@@ -255,13 +163,11 @@ def test_embedding_hover_shows_the_point(lab: Lab) -> None:
 
 # -- 4. a box selection fills the neighbour table ----------------------------------------------------------------------
 @pytest.mark.browser
-def test_embedding_box_select_fills_the_table(lab: Lab, paired: Any) -> None:
-    expect = _expect()
+def test_embedding_box_select_fills_the_table(lab: PanelsLab, paired: Any) -> None:
     page = lab.page
     panel = lab.panel("embedding")
     plot = lab.plot("embedding")
-    plot.evaluate("gd => gd.scrollIntoView({block: 'center'})")
-    page.wait_for_timeout(300)
+    settle(plot)
     plot.hover()
     panel.locator(".modebar-btn[data-title='Box Select']").click()
     info = plot.evaluate(POINTS_JS)
