@@ -199,3 +199,34 @@ def test_normalising_twice_keeps_the_bits_and_unit_float32_rows_are_kept_as_give
     out = Embeddings(mixed, "image", "m").vectors
     np.testing.assert_array_equal(out[1::2], once[1::2])
     np.testing.assert_allclose(out[::2], once[::2], atol=1e-7)
+
+
+def test_modality_matrices_unpacks_each_item_once_or_takes_two_arrays(rng):
+    from workbench.data import modality_matrices
+
+    images, texts = rng.normal(size=(3, 4)), rng.normal(size=(5, 4))
+    p = PairedEmbeddings.from_arrays(images, texts, pairs=[(0, 0), (0, 1), (1, 2), (2, 3), (2, 4)])
+    ma, mb = modality_matrices(p)
+    # each modality's rows once (the stored unit rows), not the 5 row-paired rows of matched()
+    assert ma.shape == (3, 4) and mb.shape == (5, 4)
+    np.testing.assert_allclose(ma, images / np.linalg.norm(images, axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(mb, texts / np.linalg.norm(texts, axis=1, keepdims=True), rtol=1e-6)
+    # two arrays come back as given (not normalised), row counts may differ
+    xa, xb = modality_matrices(images, texts[:2])
+    np.testing.assert_array_equal(xa, images)
+    np.testing.assert_array_equal(xb, texts[:2])
+
+
+def test_modality_matrices_errors_name_the_problem(rng):
+    from workbench.data import modality_matrices
+
+    a, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    p = PairedEmbeddings.from_arrays(a, b)
+    with pytest.raises(TypeError, match=r"^fit: pass either a PairedEmbeddings or two arrays \(a, b\), not both$"):
+        modality_matrices(p, b, caller="fit")
+    with pytest.raises(TypeError, match=r"^two arrays \(a, b\) or one PairedEmbeddings are needed$"):
+        modality_matrices(a)
+    with pytest.raises(ValueError, match="dimensions differ: a has 3, b has 2; both must share one space"):
+        modality_matrices(a, b[:, :2])
+    with pytest.raises(ValueError, match="b must be a 2-D matrix"):
+        modality_matrices(a, b[0])

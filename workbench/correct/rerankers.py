@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from workbench._params import check_choice, check_int, check_number
 from workbench._validation import as_matrix, unit_rows64
-from workbench.data import PairedEmbeddings
+from workbench.data import modality_matrices
 
 __all__ = ["ALL_RERANKERS", "NNN", "DBNorm", "QBNorm", "ReRanker"]
 
@@ -52,15 +52,8 @@ class ReRanker(BaseEstimator):
         One PairedEmbeddings (each item of each modality once) or two arrays of one dimension (row counts may
         differ: the banks need no pairing). Returns ``self``.
         """
-        if isinstance(a, PairedEmbeddings):
-            if b is not None:
-                raise TypeError("fit: pass either a PairedEmbeddings or two arrays (a, b), not both")
-            a, b = a.a.vectors, a.b.vectors
-        elif b is None:
-            raise TypeError("fit: two arrays (a, b) or one PairedEmbeddings are needed")
-        ua, ub = unit_rows64(as_matrix(a, "a"), "a"), unit_rows64(as_matrix(b, "b"), "b")
-        if ua.shape[1] != ub.shape[1]:
-            raise ValueError(f"dimensions differ: a has {ua.shape[1]}, b has {ub.shape[1]}; both must share one space")
+        ma, mb = modality_matrices(a, b, caller="fit")
+        ua, ub = unit_rows64(ma, "a"), unit_rows64(mb, "b")
         self._check_bank(min(len(ua), len(ub)))
         self.bank_a_, self.bank_b_ = ua, ub
         self.n_features_in_ = ua.shape[1]

@@ -21,6 +21,9 @@ the private ``_bundle`` module.
 
 Warnings that are expected and understood (duplicate rows in a built-in set) can be collected into one printed
 line with :func:`summarize_warnings`.
+
+Functions taking either one :class:`PairedEmbeddings` or two arrays ``(a, b)`` of one space (each modality's rows
+once) unpack and check them with :func:`modality_matrices`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from workbench.data._bundle import UnverifiedFileWarning
 from workbench.data._embeddings import DuplicateRowsWarning, Embeddings
 from workbench.data._multimodal import MultimodalEmbeddings
 from workbench.data._paired import PairedEmbeddings
+from workbench.data._sides import modality_matrices
 from workbench.data._warnings import WarningSummary, summarize_warnings
 
 __all__ = [
@@ -38,5 +42,6 @@ __all__ = [
     "PairedEmbeddings",
     "UnverifiedFileWarning",
     "WarningSummary",
+    "modality_matrices",
     "summarize_warnings",
 ]

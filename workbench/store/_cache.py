@@ -33,7 +33,7 @@ from workbench.store._format import MANIFEST, SHARD_PATTERN, StoreCorruptionWarn
 from workbench.store._manifest import verify as verify_store
 from workbench.store._reader import EmbeddingStore
 from workbench.store._reader import open as open_store
-from workbench.store._writer import _write_store
+from workbench.store._writer import write
 
 __all__ = ["EmbeddingCache", "embed"]
 
@@ -111,8 +111,8 @@ class EmbeddingCache:
         ``preprocessing`` and ``modality``); return the entry's folder."""
         vectors = np.asarray(vectors)
         source = _Precomputed(vectors, info)
-        _write_store(source, range(len(vectors)), source.modalities[0], self.path(key), shard_size=CACHE_SHARD_SIZE,
-                     batch_size=CACHE_SHARD_SIZE, progress=False, wait=True, reset_damaged=True)
+        write(source, range(len(vectors)), source.modalities[0], self.path(key), shard_size=CACHE_SHARD_SIZE,
+              batch_size=CACHE_SHARD_SIZE, progress=False, wait=True, reset_damaged=True)
         return self.path(key)
 
     def clear(self) -> int:
@@ -240,8 +240,8 @@ def embed(
     if num_workers is not None:
         backend_options["num_workers"] = num_workers
     if store is not None:
-        return _write_store(encoder, items, modality, store, shard_size=shard_size, ids=ids, batch_size=batch_size,
-                            progress=progress, backend=backend, **backend_options)
+        return write(encoder, items, modality, store, shard_size=shard_size, ids=ids, batch_size=batch_size,
+                     progress=progress, backend=backend, **backend_options)
     backend_options.pop("num_workers", None)
     if backend != "local" or backend_options:
         raise TypeError("backend= and its options apply only with store=PATH")
@@ -265,8 +265,8 @@ def embed(
     if hit is None:
         with warnings.catch_warnings():  # get() has reported any damage; the store recomputes those shards
             warnings.simplefilter("ignore", StoreCorruptionWarning)
-            written = _write_store(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
-                                   batch_size=batch_size, progress=progress, wait=True, reset_damaged=True,
-                                   num_workers=num_workers)
+            written = write(encoder, items, modality, entries.path(key), shard_size=CACHE_SHARD_SIZE,
+                            batch_size=batch_size, progress=progress, wait=True, reset_damaged=True,
+                            num_workers=num_workers)
         hit = _stored_rows(written)  # every shard was verified or hashed while writing: no second check
     return Embeddings(hit, modality, encoder.name, metadata, normalize=False)

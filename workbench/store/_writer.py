@@ -89,6 +89,8 @@ def write(
     progress: bool = True,
     wait: bool = False,
     backend: str = "local",
+    reset_damaged: bool = False,
+    num_workers: int | None = None,
     **backend_options: Any,
 ) -> EmbeddingStore:
     """Embed ``items`` into the store at ``path``, resuming whatever an earlier (possibly killed) run left.
@@ -120,6 +122,12 @@ def write(
         ``"ray"`` encodes the missing shards on a Ray Data actor pool (see :func:`workbench.store.encode_shards`;
         options ``actors=2``, ``num_cpus_per_actor=0.5``, ``encoder_factory=None``); this process still verifies,
         writes and records every shard, so the store is the same file for file and resumes the same way.
+    reset_damaged : bool, default False
+        Recompute a store whose header (``store.json``) is damaged or gone, with a warning, instead of raising (the
+        embedding cache does).
+    num_workers : int, optional
+        Worker processes of the encoder's input pipeline (as in :func:`workbench.embed`; None: the encoder's
+        default). Only with ``backend="local"``.
 
     Returns
     -------
@@ -132,8 +140,8 @@ def write(
         When the store holds another encoder / fingerprint / preprocessing / modality or shard size; when it was
         written for another item list (fewer items, or other items or ids at a stored position: a store is for one
         item list, which may only grow by items appended at its end); when its ``store.json`` is damaged or gone
-        (which encoder wrote the shards is unknown); when the ids are not unique; when an item names a FIFO,
-        socket, device or directory.
+        (which encoder wrote the shards is unknown) unless ``reset_damaged``; when the ids are not unique; when an
+        item names a FIFO, socket, device or directory.
 
     Notes
     -----
@@ -155,27 +163,6 @@ def write(
     >>> len(store), store.n_shards
     (3, 2)
     """
-    return _write_store(encoder, items, modality, path, shard_size=shard_size, ids=ids, batch_size=batch_size,
-                        progress=progress, wait=wait, backend=backend, **backend_options)
-
-
-def _write_store(
-    encoder: Any,
-    items: Sequence[Any],
-    modality: str,
-    path: str | os.PathLike[str],
-    *,
-    shard_size: int = 10_000,
-    ids: Sequence[Any] | None = None,
-    batch_size: int = 64,
-    progress: bool = True,
-    wait: bool = False,
-    backend: str = "local",
-    reset_damaged: bool = False,
-    num_workers: int | None = None,
-    **backend_options: Any,
-) -> EmbeddingStore:
-    """:func:`write`; ``reset_damaged`` (the cache) recomputes a store whose header is damaged instead of raising."""
     from tqdm.auto import tqdm
 
     if backend not in ("local", "ray"):
