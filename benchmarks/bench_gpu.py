@@ -300,6 +300,28 @@ def gap_rows(quick: bool, runs: int) -> list[dict]:
     return [row("gap_report 5,000 pairs, GPU", ours, "numpy", numpy_s, f"max difference {worst:.1e}")]
 
 
+def similarity_rows(quick: bool, runs: int) -> list[dict]:
+    """Calibrated CKA (1,000 permutations of 5,000 x 512; --quick: 200 of 2,000 x 256) on the GPU against the
+    same call on this machine's CPU (bfloat16 on AMX where it has it); both must decide alike."""
+    job = "calibrated CKA, 1,000 permutations, 5,000 x 512, GPU"
+    if not _cuda():
+        return [row(job, None, "the same on the CPU", None, "no GPU")]
+    import torch
+
+    from workbench.similarity import calibrated
+
+    n, d, perms = (2000, 256, 200) if quick else (5000, 512, 1000)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n, d)).astype(np.float32)
+    b = (a + 2.0 * rng.normal(size=(n, d))).astype(np.float32)
+    options = {"n_permutations": perms, "n_bootstrap": 0, "progress": False}
+    cpu_s, on_cpu = best(lambda: calibrated("cka", a, b, **options), 1)
+    ours, on_gpu = best(lambda: calibrated("cka", a, b, **options, device="cuda"), runs, torch.cuda.synchronize)
+    same = (on_gpu.p_value, on_gpu.calibrated) == (on_cpu.p_value, on_cpu.calibrated)
+    return [row(job if not quick else "calibrated CKA, 200 permutations, 2,000 x 256, GPU", ours,
+                "the same on the CPU", cpu_s, "same p-value and score" if same else "p-value or score differs")]
+
+
 def environment() -> str:
     import torch
 
@@ -326,7 +348,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes, one timed run: under a minute")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per measurement (best of; default 3)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["encode", "gpu", "cpu", "compare", "gap"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["encode", "gpu", "cpu", "compare", "gap", "similarity"])
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     stand_in = _polars_stand_in()
@@ -339,7 +362,8 @@ def main() -> None:
              ("gpu", lambda: retrieval_gpu_rows(args.quick, runs)),
              ("cpu", lambda: retrieval_cpu_rows(args.quick, runs)),
              ("compare", lambda: compare_rows(args.quick)),
-             ("gap", lambda: gap_rows(args.quick, runs))]
+             ("gap", lambda: gap_rows(args.quick, runs)),
+             ("similarity", lambda: similarity_rows(args.quick, runs))]
     for name, step in steps:
         if name not in args.skip:
             rows += step()

@@ -306,3 +306,28 @@ def test_null_refinement_recovers_exact_decisions_from_bounded_errors():
             truth = scorer.exact(np.stack([rng.permutation(20) for _ in range(150)]))
             assert _threshold(observed, null, alpha) == _threshold(observed, truth, alpha)
             assert np.sum(null >= observed) == np.sum(truth >= observed)
+
+
+def test_device_runs_the_float32_null_there(monkeypatch):
+    # device="cpu" runs CKA's null in float32 on that device, never bfloat16 (which None picks on an AMX machine
+    # for a problem this large): its null mean is the float32 one exactly, the automatic one differs in the last
+    # digits (same decisions)
+    import workbench.similarity._null as null_module
+
+    rng = np.random.default_rng(13)
+    a = rng.normal(size=(1100, 256)).astype(np.float32)  # n d^2 >= 2^26: large enough for bfloat16
+    b = a + 3.0 * rng.normal(size=(1100, 256)).astype(np.float32)
+    monkeypatch.setattr(null_module, "_bf16_units", lambda: True)  # as on an AMX machine
+    options = {"n_permutations": 40, "seed": 1, "n_bootstrap": 0, "progress": False}
+    automatic = calibrated("cka", a, b, **options)
+    on_device = calibrated("cka", a, b, **options, device="cpu")
+    monkeypatch.setattr(null_module, "_LOW_PRECISION", False)
+    reference = calibrated("cka", a, b, **options)
+    assert on_device == reference
+    assert automatic.null_mean != reference.null_mean and automatic.p_value == reference.p_value
+    matrix = similarity_matrix({"a": a, "b": b}, "cka", n_permutations=40, seed=1, progress=False, device="cpu")
+    assert matrix.p_value[0, 1] == reference.p_value and matrix.calibrated[0, 1] == reference.calibrated
+    with pytest.raises(ValueError, match="device must be"):
+        calibrated("cka", a, b, n_permutations=10, device="nonsense")
+    with pytest.raises(TypeError, match="device must be"):
+        similarity_matrix({"a": a, "b": b}, "cka", n_permutations=10, device=3)

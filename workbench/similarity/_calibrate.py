@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from workbench._gram import torch_device
 from workbench._params import check_choice, check_int, check_number, check_seed
 from workbench._validation import as_matrix
 from workbench.similarity._metrics import (
@@ -172,6 +173,7 @@ def calibrated(
     confidence: float = 0.95,
     smax: float | None = 1.0,
     progress: bool = True,
+    device: Any = None,
 ) -> CalibratedScore:
     """A similarity score with its permutation null: calibrated score, raw score, p-value and an interval.
 
@@ -223,6 +225,9 @@ def calibrated(
         The best possible score (1 for the four named metrics).
     progress : bool, default True
         A progress bar (``tqdm.auto``) over permutations and half-samples.
+    device : None, "cpu", "cuda" or a torch.device, default None
+        Where CKA's null products run, in float32 (TF32 off), e.g. ``"cuda"``; None: on the CPU, in bfloat16
+        where it has bfloat16 matrix units (as above). The kNN metrics' compiled kernels run on the CPU.
 
     Returns
     -------
@@ -248,6 +253,7 @@ def calibrated(
     n_permutations = check_int(n_permutations, "n_permutations")
     seed, alpha = check_seed(seed), check_number(alpha, "alpha", low=0, high=1, inclusive=False)
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", low=0)
+    device = torch_device(device)
     confidence = check_number(confidence, "confidence", low=0, high=1, inclusive=False)
     smax = check_number(smax, "smax", low=0, inclusive=False, allow_none=True)
     scorer: _Scorer | _CallableScorer
@@ -261,7 +267,7 @@ def calibrated(
         knn = name in _KNN_METRICS
         width = _width(k, len(as_matrix(b, "b"))) if knn and n_bootstrap and isinstance(k, int) else None
         sa, sb = _pair(a, b, k if knn else None, min_rows=2 if name == "cka" else 4, width=width)
-        scorer, n = _Scorer(name, sa, sb), sa.n
+        scorer, n = _Scorer(name, sa, sb, device), sa.n
     rng = np.random.default_rng(seed)
     from tqdm.auto import tqdm
 
@@ -313,6 +319,7 @@ def similarity_matrix(
     alpha: float = 0.05,
     seed: int = 0,
     progress: bool = True,
+    device: Any = None,
 ) -> SimilarityMatrix:
     """Calibrated similarity of every pair of several encoders of one item pool: an N x N matrix.
 
@@ -327,6 +334,8 @@ def similarity_matrix(
         As in :func:`calibrated`.
     progress : bool, default True
         One bar over the pairs.
+    device : None, "cpu", "cuda" or a torch.device, default None
+        As in :func:`calibrated`.
 
     Examples
     --------
@@ -341,6 +350,7 @@ def similarity_matrix(
     name = check_choice(metric, "metric", METRICS)
     n_permutations, seed = check_int(n_permutations, "n_permutations"), check_seed(seed)
     alpha = check_number(alpha, "alpha", low=0, high=1, inclusive=False)
+    device = torch_device(device)
     items = list(embeddings.items()) if isinstance(embeddings, Mapping) else [
         (str(i), e) for i, e in enumerate(embeddings)]
     if len(items) < 2:
@@ -366,7 +376,7 @@ def similarity_matrix(
 
     pairs = [(i, j) for i in range(size) for j in range(i + 1, size)]
     for i, j in tqdm(pairs, desc=f"similarity matrix ({name})", disable=not progress):
-        scorer = _Scorer(name, sides[i], sides[j])
+        scorer = _Scorer(name, sides[i], sides[j], device)
         null = _null_scores(scorer, np.random.default_rng(seed), n, n_permutations, alpha)
         tau = _threshold(scorer.observed, null, alpha)
         raw[i, j] = raw[j, i] = scorer.observed

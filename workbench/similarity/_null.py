@@ -44,8 +44,9 @@ _MIN_RELATIVE_ERROR, _MAX_RELATIVE_ERROR = 1e-5, 1e-3
 class _Scorer:
     """Scores a metric on two prepared sides, and on a batch of permutations of b's rows."""
 
-    def __init__(self, metric: str, sa: _Side, sb: _Side) -> None:
-        self.metric, self.sa, self.sb = metric, sa, sb
+    def __init__(self, metric: str, sa: _Side, sb: _Side, device: Any = None) -> None:
+        self.metric, self.sa, self.sb, self.device = metric, sa, sb, device
+        self._tensors: dict[bool, tuple[Any, Any]] = {}
         n = sa.n
         if metric == "mutual_knn":
             self.observed = float(_overlap(sa, sb).mean() / sa.k)
@@ -78,7 +79,20 @@ class _Scorer:
         """The null scores of these permutations in full (float32) precision."""
         if self.metric in _KNN_METRICS:
             return self.null(perms)[0]
-        return self._from_cross(_cross_norms(self.fa, self.fb, perms), perms)
+        return self._from_cross(self._norms(perms), perms)
+
+    def _norms(self, perms: np.ndarray, low_precision: bool = False) -> np.ndarray:
+        """``_cross_norms`` of the features, kept as torch tensors (on the device) across calls."""
+        if low_precision not in self._tensors:
+            import torch
+
+            ta, tb = torch.from_numpy(self.fa), torch.from_numpy(self.fb)
+            if low_precision:
+                ta, tb = ta.to(torch.bfloat16), tb.to(torch.bfloat16)
+            if self.device is not None:
+                ta, tb = ta.to(self.device), tb.to(self.device)
+            self._tensors[low_precision] = (ta.T, tb)
+        return _cross_norms(*self._tensors[low_precision], perms)
 
     def _from_cross(self, cross: np.ndarray, perms: np.ndarray) -> np.ndarray:
         if self.metric == "cka":
@@ -97,21 +111,22 @@ class _Scorer:
         if not hasattr(self, "delta"):
             self.delta = None
             size = self.sa.n * self.fa.shape[1] * self.fb.shape[1]
-            wanted = _LOW_PRECISION if _LOW_PRECISION is not None else (size >= 1 << 26 and _bf16_units())
+            automatic = self.device is None and size >= 1 << 26 and _bf16_units()
+            wanted = _LOW_PRECISION if _LOW_PRECISION is not None else automatic
             if wanted and len(perms) > _ERROR_SAMPLE:
                 head = perms[:_ERROR_SAMPLE]
-                exact = _cross_norms(self.fa, self.fb, head)
-                approx = _cross_norms(self.fa, self.fb, head, low_precision=True)
+                exact = self._norms(head)
+                approx = self._norms(head, low_precision=True)
                 worst = float(np.max(np.abs(approx - exact) / np.maximum(exact, np.finfo(float).tiny)))
                 delta = max(_ERROR_FACTOR * worst, _MIN_RELATIVE_ERROR)
                 if delta <= _MAX_RELATIVE_ERROR:
                     self.delta = delta
-                    rest = _cross_norms(self.fa, self.fb, perms[_ERROR_SAMPLE:], low_precision=True)
+                    rest = self._norms(perms[_ERROR_SAMPLE:], low_precision=True)
                     return (np.concatenate([exact, rest]),
                             np.concatenate([np.zeros(len(head)), delta * rest]))
         if self.delta is None:
-            return _cross_norms(self.fa, self.fb, perms), np.zeros(len(perms))
-        cross = _cross_norms(self.fa, self.fb, perms, low_precision=True)
+            return self._norms(perms), np.zeros(len(perms))
+        cross = self._norms(perms, low_precision=True)
         return cross, self.delta * cross
 
 
@@ -123,19 +138,24 @@ def _reduced(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _cross_norms(fa: np.ndarray, fb: np.ndarray, perms: np.ndarray, low_precision: bool = False) -> np.ndarray:
-    """``||fa^T fb[p]||_F^2`` for every permutation p: one (d_a x n)(n x d_b) product each in float32 (torch's
-    BLAS), or with ``low_precision`` in bfloat16 with float32 accumulation; the squares summed in float64."""
+def _cross_norms(ta_t: Any, tb: Any, perms: np.ndarray) -> np.ndarray:
+    """``||fa^T fb[p]||_F^2`` for every permutation p, from torch tensors ``fa^T`` and ``fb`` (float32, or bfloat16
+    with float32 accumulation; on any device, TF32 off): one (d_a x n)(n x d_b) product each, squares summed in
+    float64."""
     import torch
 
-    ta, tb = torch.from_numpy(fa), torch.from_numpy(fb)
-    if low_precision:
-        ta, tb = ta.to(torch.bfloat16), tb.to(torch.bfloat16)
-    ta_t = ta.T
     out = np.empty(len(perms))
-    for j, p in enumerate(np.asarray(perms, dtype=np.int64)):
-        prod = ta_t @ tb.index_select(0, torch.from_numpy(p))
-        out[j] = float(torch.linalg.vector_norm(prod, dtype=torch.float64)) ** 2
+    cuda = tb.device.type == "cuda"
+    previous = torch.backends.cuda.matmul.allow_tf32 if cuda else False
+    try:
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would round the float32 products to 10 bits
+        for j, p in enumerate(np.asarray(perms, dtype=np.int64)):
+            prod = ta_t @ tb.index_select(0, torch.from_numpy(p).to(tb.device))
+            out[j] = float(torch.linalg.vector_norm(prod, dtype=torch.float64)) ** 2
+    finally:
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32 = previous
     return out
 
 
