@@ -222,6 +222,24 @@ def test_bad_input_names_the_problem():
         similarity_matrix({"a": a, "b": a[:10]})
     with pytest.raises(ValueError, match="no spread"):
         cka(np.ones((5, 3)), a[:5])
+    # equal rows whose unit form is not exact in binary: centring leaves rounding (~1e-16), not zero, and the CKA
+    # of that rounding (~1e-33) must not pass as a score
+    equal = np.ones((20, 4)) * [1.0, 2.0, 3.0, 4.0]
+    unit = equal / np.linalg.norm(equal, axis=1, keepdims=True)
+    assert 0 < np.abs(unit - unit.mean(axis=0)).max() < 1e-15
+    for unbiased in (False, True):
+        with pytest.raises(ValueError, match="b has no spread"):
+            cka(a, equal, unbiased=unbiased)
+    with pytest.raises(ValueError, match="a has no spread"):
+        calibrated("cka", np.ones((50, 4)) * [1.0, 2.0, 3.0, 4.0], np.random.default_rng(1).normal(size=(50, 4)),
+                   n_permutations=10, progress=False)
+    assert 0 <= cka(a, equal + 1e-6 * np.random.default_rng(2).normal(size=(20, 4))) <= 1  # tiny spread is spread
+    # equal rows have no neighbourhoods either (every neighbour a tie, broken by row order)
+    for metric in (mutual_knn, cknna):
+        with pytest.raises(ValueError, match="b has no spread"):
+            metric(a, equal, k=3)
+    with pytest.raises(ValueError, match="flat has no spread"):
+        similarity_matrix({"ok": a, "flat": equal}, n_permutations=10, progress=False)
 
 
 def test_compiled_null_equals_the_numpy_permutation_path():
