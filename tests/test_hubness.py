@@ -60,6 +60,9 @@ def test_hubness_by_hand_and_in_gap_report():
     report = gap.gap_report(p, probe=False, hubness_k=10)
     assert {k: report[k] for k in gap.hubness(p, k=10)} == gap.hubness(p.a.vectors, p.b.vectors, k=10)
     assert "k_skewness_a" not in gap.gap_report(p, probe=False)
+    # a gallery of equal rows has no neighbourhoods (every neighbour a tie, the counts set by row order)
+    with pytest.raises(ValueError, match="b has no spread"):
+        gap.hubness(queries, np.tile([[0.6, 0.8]], (4, 1)))
 
 
 def test_nnn_matches_the_nnn_retrieval_package():

@@ -249,3 +249,26 @@ def unit_matrix32(arr: np.ndarray, what: str) -> np.ndarray:
     if len(extreme):
         out[extreme] = _unit_extremes(arr, extreme)
     return np.ascontiguousarray(out.astype(np.float32))
+
+
+#: Below this mean squared distance to their mean, unit rows count as all equal: what is left is rounding (equal
+#: rows leave ~1e-32), so neighbourhoods would be ties broken by row order and centred statistics rounding errors.
+NO_SPREAD = 1e-24
+
+
+def check_spread(unit: np.ndarray, what: str) -> None:
+    """Refuse unit rows that are all equal (at least 2 of them): nothing about their geometry is defined.
+
+    Examples
+    --------
+    >>> check_spread(np.array([[0.6, 0.8], [0.6, 0.8], [0.6, 0.8]]), "b")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: b has no spread around its mean (all its rows are equal after L2 normalisation): ...
+    """
+    if len(unit) < 2:
+        return
+    centred = unit - unit.mean(axis=0)
+    if float(np.einsum("ij,ij->", centred, centred)) / len(unit) <= NO_SPREAD:
+        raise ValueError(f"{what} has no spread around its mean (all its rows are equal after L2 normalisation): "
+                         "its neighbourhoods and centred statistics are undefined; compare sets whose items differ")

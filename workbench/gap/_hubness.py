@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from workbench._params import check_int, check_number
-from workbench._validation import unit_rows64
+from workbench._validation import check_spread, unit_rows64
 from workbench.data import modality_matrices
 
 __all__ = ["hubness", "k_occurrence"]
@@ -26,7 +26,10 @@ _BLOCK = 1024
 
 def _sides(a: Any, b: Any | None) -> tuple[np.ndarray, np.ndarray]:
     ma, mb = modality_matrices(a, b)  # a PairedEmbeddings gives every item of each modality once
-    return unit_rows64(ma, "a"), unit_rows64(mb, "b")
+    ua, ub = unit_rows64(ma, "a"), unit_rows64(mb, "b")
+    check_spread(ua, "a")  # equal rows: every neighbour a tie, the counts set by row order
+    check_spread(ub, "b")
+    return ua, ub
 
 
 def k_occurrence(queries: Any, gallery: Any, k: int = 10) -> np.ndarray:

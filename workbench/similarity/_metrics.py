@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from workbench._params import check_int
-from workbench._validation import as_matrix, unit_rows64
+from workbench._validation import as_matrix, check_spread, unit_rows64
 
 __all__ = ["cka", "cknna", "mutual_knn", "neighbourhood_agreement"]
 
@@ -48,22 +48,8 @@ class _Side:
 
 def _unit(x: Any, what: str) -> np.ndarray:
     unit = unit_rows64(as_matrix(x, what), what)
-    if len(unit) >= 2:
-        _check_spread(unit, what)
+    check_spread(unit, what)
     return unit
-
-
-#: Below this mean squared distance to the mean (unit rows: at most 1) a set's rows count as all equal: what is left
-#: is rounding (identical rows leave ~1e-32); its neighbourhoods are ties broken by row order and its CKA a number
-#: made of rounding errors.
-_NO_SPREAD = 1e-24
-
-
-def _check_spread(x: np.ndarray, what: str) -> None:
-    centred = x - x.mean(axis=0)
-    if float(np.einsum("ij,ij->", centred, centred)) / len(x) <= _NO_SPREAD:
-        raise ValueError(f"{what} has no spread around its mean (all its rows are equal after L2 normalisation): "
-                         "its neighbourhoods and CKA are undefined; compare sets whose items differ")
 
 
 def _knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,8 +203,8 @@ def _hsic_u(cross: float, n: int, pa: tuple[np.ndarray, np.ndarray, float], pb: 
 
 def _cka_from(xa: np.ndarray, xb: np.ndarray, unbiased: bool) -> float:
     n = len(xa)
-    _check_spread(xa, "a")
-    _check_spread(xb, "b")
+    check_spread(xa, "a")
+    check_spread(xb, "b")
     if unbiased:
         pa, pb = _hsic_u_parts(xa), _hsic_u_parts(xb)
         kl = _hsic_u(float(np.sum((xa.T @ xb) ** 2)), n, pa, pb)
