@@ -47,6 +47,9 @@ class _Scorer:
     def __init__(self, metric: str, sa: _Side, sb: _Side, device: Any = None) -> None:
         self.metric, self.sa, self.sb, self.device = metric, sa, sb, device
         self._tensors: dict[bool, tuple[Any, Any]] = {}
+        #: CKA's relative error bound in bfloat16 once measured (None: float32 throughout), decided on the first call
+        self.delta: float | None = None
+        self._precision_decided = False
         n = sa.n
         if metric == "mutual_knn":
             self.observed = float(_overlap(sa, sb).mean() / sa.k)
@@ -108,8 +111,8 @@ class _Scorer:
     def _cross(self, perms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``||fa^T fb[p]||_F^2`` per permutation and an error bound: exact (bound 0) in float32, or in bfloat16
         with the bound ``delta * value``, delta measured on the first permutations (also scored in float32)."""
-        if not hasattr(self, "delta"):
-            self.delta = None
+        if not self._precision_decided:
+            self._precision_decided = True
             size = self.sa.n * self.fa.shape[1] * self.fb.shape[1]
             automatic = self.device is None and size >= 1 << 26 and _bf16_units()
             wanted = _LOW_PRECISION if _LOW_PRECISION is not None else automatic
