@@ -142,9 +142,9 @@ def _reduced(x: np.ndarray) -> np.ndarray:
 
 
 def _cross_norms(ta_t: Any, tb: Any, perms: np.ndarray) -> np.ndarray:
-    """``||fa^T fb[p]||_F^2`` for every permutation p, from torch tensors ``fa^T`` and ``fb`` (float32, or bfloat16
-    with float32 accumulation; on any device, TF32 off): one (d_a x n)(n x d_b) product each, squares summed in
-    float64."""
+    """``||fa^T fb[p]||_F^2`` for every permutation p, from torch tensors ``fa^T`` and ``fb`` (float32, or bfloat16:
+    accumulated in float32, the d_a x d_b product then rounded to bfloat16, which the measured bound covers; on any
+    device, TF32 off): one (d_a x n)(n x d_b) product each, squares summed in float64."""
     import torch
 
     out = np.empty(len(perms))
